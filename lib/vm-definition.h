@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * A VM definition: one INI file, /etc/cowvm/NAME.vm (or /run, /usr/lib), laid
+ * over the host-wide defaults of cowvm.conf. The format is documented in
+ * cowvm.vm(5); this is the one parser of it, shared by the generator and by
+ * every helper, so that all of them agree on what a definition means.
+ *
+ * Parsing is table driven (vm-definition.c): every field starts unset,
+ * defaults and cross-checks are applied after the whole file was read, and
+ * every complaint names FILE:LINE and the key.
+ */
+
+#include <net/ethernet.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "macro.h"
+#include "time-util.h"
+
+#define VM_NAME_MAX 63
+/* The virtio-fs tag of the root filesystem: root=myfs on the kernel command line. */
+#define VIRTIOFS_ROOT_TAG "myfs"
+#define VM_DEFINITION_SUFFIX ".vm"
+#define COWVM_CONF "cowvm.conf"
+#define VM_DEFAULT_MEMORY (512ULL * 1024 * 1024)
+#define VM_DEFAULT_CPUS 1U
+#define VM_MEMORY_MIN (16ULL * 1024 * 1024)
+#define VM_CPUS_MAX 255U
+#define VIRTIOFS_THREAD_POOL_MAX 1024U
+
+typedef enum Hypervisor {
+        HYPERVISOR_CLOUD_HYPERVISOR,
+        HYPERVISOR_QEMU,
+        _HYPERVISOR_MAX,
+        _HYPERVISOR_INVALID = -EINVAL,
+} Hypervisor;
+
+typedef enum ReadyOn {
+        READY_ON_VMM,   /* the hypervisor says the VM runs */
+        READY_ON_GUEST, /* the guest said it booted (see ch-launch(8)) */
+        _READY_ON_MAX,
+        _READY_ON_INVALID = -EINVAL,
+} ReadyOn;
+
+typedef enum VirtiofsCache {
+        VIRTIOFS_CACHE_AUTO,
+        VIRTIOFS_CACHE_ALWAYS,
+        VIRTIOFS_CACHE_NEVER,
+        _VIRTIOFS_CACHE_MAX,
+        _VIRTIOFS_CACHE_INVALID = -EINVAL,
+} VirtiofsCache;
+
+const char *hypervisor_to_string(Hypervisor h);
+Hypervisor hypervisor_from_string(const char *s);
+const char *ready_on_to_string(ReadyOn r);
+ReadyOn ready_on_from_string(const char *s);
+const char *virtiofs_cache_to_string(VirtiofsCache c);
+VirtiofsCache virtiofs_cache_from_string(const char *s);
+
+typedef struct VmDefinition {
+        char *name;
+        char *path; /* the definition file it came from */
+
+        /* [VM] */
+        char *base; /* as written: a base name or an absolute path */
+        Hypervisor hypervisor; /* _HYPERVISOR_INVALID: pick at launch (cloud-hypervisor if installed) */
+        unsigned cpus;
+        uint64_t memory; /* bytes */
+        char *kernel; /* absolute, or relative to the base tree */
+        char *initrd;
+        char *kernel_command_line; /* appended to cowvm's own; NULL when none */
+        int autostart;             /* tristate while parsing, bool after */
+        int ephemeral;
+        ReadyOn ready_on;
+        usec_t timeout_start_usec; /* USEC_UNSET: the unit's default */
+        usec_t timeout_stop_usec;
+
+        /* [Guest] */
+        char *hostname;
+        char *user;
+        char *password_hash; /* crypt(3) hash, NULL: leave the password alone */
+        char **ssh_authorized_keys;
+
+        /* [Network] */
+        char *bridge;
+        struct ether_addr mac;
+        bool mac_set;
+        char **addresses; /* CIDR */
+        int dhcp;
+        char *gateway;
+        char **dns;
+
+        /* [Virtiofs] */
+        VirtiofsCache virtiofs_cache;
+        unsigned virtiofs_thread_pool_size; /* 0: virtiofsd's default */
+
+        /* Derived by vm_definition_load(), never parsed. */
+        char *base_dir;         /* the lower layer */
+        char *kernel_path;      /* resolved kernel and initrd (initrd may be NULL) */
+        char *initrd_path;
+        char *state_dir;        /* /var/lib/cowvm/vms/NAME */
+        char *upper_dir;        /* the upper layer: the VM's disk, or tmpfs when ephemeral */
+        char *work_dir;
+        char *runtime_dir;      /* /run/cowvm/NAME */
+        char *root_dir;         /* /run/cowvm/NAME/root, the overlay mount point */
+        char *virtiofsd_socket; /* /run/cowvm/NAME/virtiofsd.sock */
+} VmDefinition;
+
+VmDefinition *vm_definition_free(VmDefinition *d);
+DEFINE_TRIVIAL_CLEANUP_FUNC(VmDefinition *, vm_definition_free);
+#define _cleanup_vm_definition_free_ _cleanup_(vm_definition_freep)
+
+/* A DNS label: a-z, 0-9 and '-', 1..63 characters, no '-' at either end. */
+bool vm_name_is_valid(const char *name);
+
+/* Directories searched for NAME.vm and cowvm.conf, highest priority first:
+ * /etc/cowvm, /run/cowvm, /usr/lib/cowvm, or the colon-separated list in
+ * $COWVM_DEFINITION_PATH (tests). */
+char *const *vm_definition_dirs(void);
+/* /var/lib/cowvm ($COWVM_STATE_DIR) and /run/cowvm ($COWVM_RUNTIME_DIR). */
+const char *cowvm_state_dir(void);
+const char *cowvm_runtime_dir(void);
+
+/* The host-wide defaults: cowvm.conf from the first definition directory
+ * that has one, else built-in defaults. A bad value in cowvm.conf is logged
+ * and ignored (it must not take every VM down). Never fails but for -ENOMEM. */
+int vm_defaults_load(VmDefinition **ret);
+
+/* Parses one file over `defaults` (may be NULL) into a new definition for
+ * `name`, then applies defaults, cross-checks and derives paths. Logs every
+ * problem as FILE:LINE; returns -EINVAL when the definition is rejected. */
+int vm_definition_parse(const char *name, const char *path, const VmDefinition *defaults,
+                        VmDefinition **ret);
+
+/* Finds NAME.vm in vm_definition_dirs(). Returns -ENOENT when there is none,
+ * -ERFKILL when the winning file is a symlink to /dev/null (masked). */
+int vm_definition_find(const char *name, char **ret_path);
+
+/* What a helper calls first: validates NAME, finds and parses its definition
+ * over cowvm.conf. On failure it has logged a message a user can act on
+ * (where it looked, or why the file was rejected) and returns < 0. */
+int vm_definition_load(const char *name, VmDefinition **ret);
+
+/* Sets kernel_path and initrd_path from Kernel=/Initrd= or the base's own
+ * boot/vmlinuz and boot/initrd.img (else Debian's /vmlinuz, /initrd.img).
+ * initrd_path stays NULL when the base has none. */
+int vm_definition_resolve_boot_files(VmDefinition *d);
+
+/* The kernel command line the guest boots with: cowvm's part
+ * (root=myfs rootfstype=virtiofs rw console=...) plus KernelCommandLine=. */
+int vm_definition_kernel_command_line(const VmDefinition *d, const char *console, char **ret);
