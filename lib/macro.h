@@ -76,3 +76,14 @@ static inline const char *yes_no(int b) {
 #define streq(a, b) (strcmp((a), (b)) == 0)
 #define strcaseeq(a, b) (strcasecmp((a), (b)) == 0)
 #define isempty(s) (!(s) || (s)[0] == '\0')
+
+static inline void *mfree(void *p) {
+        free(p);
+        return NULL;
+}
+
+#include <dirent.h>
+static inline void closedirp(DIR **d) {
+        if (*d)
+                (void) closedir(*d);
+}

@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * cowvm-generator: turns VM definitions into units, following
+ * systemd.generator(7). For every valid NAME.vm it writes
+ *
+ *   run-cowvm-NAME-root.mount          the VM's overlay root (mount units
+ *                                      cannot be templates, so one per VM)
+ *   vm@NAME.service.d/50-cowvm.conf    ties vm@NAME to its root and its
+ *                                      virtiofsd socket; timeouts
+ *   machines.target.wants/vm@NAME.service   with Autostart=yes
+ *
+ * It writes nothing else anywhere, talks to nobody, and one bad file costs
+ * only that VM: the problem is logged (to /dev/kmsg) and the run goes on.
+ */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "overlay-util.h"
+#include "path-util.h"
+#include "strv.h"
+#include "unit-name.h"
+#include "vm-definition.h"
+
+typedef struct Entry {
+        char *name;
+        char *path;
+} Entry;
+
+typedef struct EntryList {
+        Entry *entries;
+        size_t n;
+} EntryList;
+
+static void entry_list_done(EntryList *l) {
+        for (size_t i = 0; i < l->n; i++) {
+                free(l->entries[i].name);
+                free(l->entries[i].path);
+        }
+        free(l->entries);
+}
+
+static int entry_compare(const void *a, const void *b) {
+        return strcmp(((const Entry *) a)->name, ((const Entry *) b)->name);
+}
+
+static const Entry *entry_list_find(const EntryList *l, const char *name) {
+        for (size_t i = 0; i < l->n; i++)
+                if (streq(l->entries[i].name, name))
+                        return l->entries + i;
+        return NULL;
+}
+
+/* Collects NAME.vm files, the first directory that has a NAME winning. A
+ * name that is already taken by a higher-priority directory is skipped
+ * silently (that is the override mechanism); a masked one is recorded with
+ * path NULL so lower directories cannot resurrect it. */
+static int collect_definitions(EntryList *ret) {
+        _cleanup_(entry_list_done) EntryList l = {};
+
+        for (char *const *dir = vm_definition_dirs(); *dir; dir++) {
+                _cleanup_(closedirp) DIR *d = opendir(*dir);
+                struct dirent *de;
+
+                if (!d) {
+                        if (errno != ENOENT)
+                                log_warning_errno(errno, "Failed to open '%s', ignoring: %m", *dir);
+                        continue;
+                }
+
+                while ((errno = 0, de = readdir(d))) {
+                        _cleanup_free_ char *name = NULL, *path = NULL;
+                        size_t len = strlen(de->d_name), slen = strlen(VM_DEFINITION_SUFFIX);
+                        struct stat st;
+                        Entry *grown;
+
+                        if (de->d_name[0] == '.' || len <= slen ||
+                            !streq(de->d_name + len - slen, VM_DEFINITION_SUFFIX))
+                                continue;
+
+                        name = strndup(de->d_name, len - slen);
+                        path = path_join(*dir, de->d_name);
+                        if (!name || !path)
+                                return log_oom();
+
+                        if (!vm_name_is_valid(name)) {
+                                log_error("Ignoring '%s': '%s' is not a valid VM name (use a-z, 0-9 and '-', "
+                                          "at most %d characters, no '-' at either end).",
+                                          path, name, VM_NAME_MAX);
+                                continue;
+                        }
+                        if (entry_list_find(&l, name))
+                                continue;
+
+                        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                                log_warning_errno(errno, "Failed to stat '%s', ignoring: %m", path);
+                                continue;
+                        }
+                        if (path_is_masked(path, &st)) {
+                                log_debug("VM '%s' is masked by '%s'.", name, path);
+                                path = mfree(path);
+                        }
+
+                        grown = realloc(l.entries, sizeof(Entry) * (l.n + 1));
+                        if (!grown)
+                                return log_oom();
+                        l.entries = grown;
+                        l.entries[l.n++] = (Entry) { TAKE_PTR(name), TAKE_PTR(path) };
+                }
+                if (errno != 0)
+                        log_warning_errno(errno, "Failed to read '%s', ignoring the rest of it: %m", *dir);
+        }
+
+        /* Sorted, so that runs are reproducible whatever readdir() returns. */
+        qsort(l.entries, l.n, sizeof(Entry), entry_compare);
+        *ret = l;
+        l = (EntryList) {};
+        return 0;
+}
+
+/* Opens DIR/NAME for writing with "wxe": a second writer of one unit is a
+ * bug we want to hear about, not to paper over. */
+static int open_unit_file(int dir_fd, const char *dir, const char *name, FILE **ret) {
+        _cleanup_close_ int fd = -EBADF;
+        FILE *f;
+
+        fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to create unit file '%s/%s': %m", dir, name);
+        f = fdopen(fd, "we");
+        if (!f)
+                return log_error_errno(errno, "Failed to open unit file '%s/%s': %m", dir, name);
+        TAKE_FD(fd);
+        *ret = f;
+        return 0;
+}
+
+static int close_unit_file(FILE *f, const char *dir, const char *name) {
+        int r = 0;
+
+        if (fflush(f) != 0 || ferror(f))
+                r = log_error_errno(errno ?: EIO, "Failed to write unit file '%s/%s': %m", dir, name);
+        if (fclose(f) != 0 && r == 0)
+                r = log_error_errno(errno, "Failed to write unit file '%s/%s': %m", dir, name);
+        return r;
+}
+
+static void write_header(FILE *f, const VmDefinition *d) {
+        fputs("# Automatically generated by cowvm-generator from ", f);
+        fputs(d->path, f);
+        fputs("\n\n[Unit]\nSourcePath=", f);
+        fputs_unit_value(d->path, f);
+        fputc('\n', f);
+}
+
+static int write_mount_unit(int dir_fd, const char *dir, const VmDefinition *d) {
+        _cleanup_free_ char *unit = NULL, *options = NULL;
+        FILE *f;
+        int r;
+
+        r = unit_name_from_path(d->root_dir, ".mount", &unit);
+        if (r < 0)
+                return log_error_errno(r, "Failed to make a mount unit name for '%s': %m", d->root_dir);
+        r = overlay_mount_options(d, &options);
+        if (r < 0)
+                return log_oom();
+
+        r = open_unit_file(dir_fd, dir, unit, &f);
+        if (r < 0)
+                return r;
+
+        write_header(f, d);
+        fprintf(f,
+                "Description=Root filesystem of VM %s\n"
+                "Documentation=man:cowvm.vm(5)\n"
+                /* Default dependencies would order this mount before
+                 * local-fs.target, which overlay-prepare@ (a service) comes
+                 * after: a cycle. Keep the shutdown ordering by hand. */
+                "DefaultDependencies=no\n"
+                "Conflicts=umount.target\n"
+                "Before=umount.target\n"
+                "After=local-fs.target\n"
+                "Requires=overlay-prepare@%s.service\n"
+                "After=overlay-prepare@%s.service\n"
+                "PartOf=vm@%s.service\n"
+                "\n[Mount]\n"
+                "What=overlay\n"
+                "Type=overlay\n"
+                "Where=",
+                d->name, d->name, d->name, d->name);
+        fputs_unit_value(d->root_dir, f);
+        fputs("\nOptions=", f);
+        fputs_unit_value(options, f);
+        fputc('\n', f);
+
+        return close_unit_file(f, dir, unit);
+}
+
+static int write_vm_dropin(int dir_fd, const char *dir, const VmDefinition *d) {
+        _cleanup_free_ char *dropin_dir = NULL;
+        _cleanup_close_ int dropin_fd = -EBADF;
+        char buf[64];
+        FILE *f;
+        int r;
+
+        if (asprintf(&dropin_dir, "vm@%s.service.d", d->name) < 0)
+                return log_oom();
+        if (mkdirat(dir_fd, dropin_dir, 0755) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Failed to create '%s/%s': %m", dir, dropin_dir);
+        dropin_fd = openat(dir_fd, dropin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dropin_fd < 0)
+                return log_error_errno(errno, "Failed to open '%s/%s': %m", dir, dropin_dir);
+
+        r = open_unit_file(dropin_fd, dir, "50-cowvm.conf", &f);
+        if (r < 0)
+                return r;
+
+        write_header(f, d);
+        fputs("Requires=virtiofsd@", f);
+        fputs(d->name, f);
+        fputs(".socket\nAfter=virtiofsd@", f);
+        fputs(d->name, f);
+        fputs(".socket\nRequiresMountsFor=", f);
+        fputs_unit_value(d->root_dir, f);
+        fputc('\n', f);
+        if (d->timeout_start_usec != USEC_UNSET || d->timeout_stop_usec != USEC_UNSET)
+                fputs("\n[Service]\n", f);
+        if (d->timeout_start_usec != USEC_UNSET)
+                fprintf(f, "TimeoutStartSec=%s\n", format_timespan_unit(buf, sizeof buf, d->timeout_start_usec));
+        if (d->timeout_stop_usec != USEC_UNSET)
+                fprintf(f, "TimeoutStopSec=%s\n", format_timespan_unit(buf, sizeof buf, d->timeout_stop_usec));
+
+        return close_unit_file(f, dir, "50-cowvm.conf");
+}
+
+/* DIR/TARGET.wants/UNIT -> ../UNIT, as systemd's own generators link. Only
+ * the link's name matters to systemd. */
+static int add_wants(int dir_fd, const char *dir, const char *target, const char *unit) {
+        _cleanup_free_ char *wants = NULL, *link = NULL, *dest = NULL;
+
+        if (asprintf(&wants, "%s.wants", target) < 0 || asprintf(&link, "%s/%s", wants, unit) < 0 ||
+            asprintf(&dest, "../%s", unit) < 0)
+                return log_oom();
+        if (mkdirat(dir_fd, wants, 0755) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Failed to create '%s/%s': %m", dir, wants);
+        if (symlinkat(dest, dir_fd, link) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Failed to create symlink '%s/%s': %m", dir, link);
+        return 0;
+}
+
+static int generate_vm(int dir_fd, const char *dir, const VmDefinition *d) {
+        _cleanup_free_ char *unit = NULL;
+        int r;
+
+        r = write_mount_unit(dir_fd, dir, d);
+        if (r < 0)
+                return r;
+        r = write_vm_dropin(dir_fd, dir, d);
+        if (r < 0)
+                return r;
+        if (d->autostart) {
+                if (asprintf(&unit, "vm@%s.service", d->name) < 0)
+                        return log_oom();
+                r = add_wants(dir_fd, dir, "machines.target", unit);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int run(int argc, char *argv[]) {
+        _cleanup_(entry_list_done) EntryList l = {};
+        _cleanup_vm_definition_free_ VmDefinition *defaults = NULL;
+        _cleanup_close_ int dir_fd = -EBADF;
+        const char *dir;
+        bool any_autostart = false;
+        unsigned failed = 0;
+        int r;
+
+        log_setup("cowvm-generator", LOG_TARGET_KMSG);
+
+        /* One argument (tests) or three (normal, early, late); all output
+         * goes to the normal directory. */
+        if (argc != 2 && argc != 4)
+                return log_error_errno(EINVAL, "Expected one or three output directories, got %d.", argc - 1);
+        dir = argv[1];
+        dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0)
+                return log_error_errno(errno, "Failed to open output directory '%s': %m", dir);
+
+        r = vm_defaults_load(&defaults);
+        if (r < 0)
+                return r;
+        r = collect_definitions(&l);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < l.n; i++) {
+                _cleanup_vm_definition_free_ VmDefinition *d = NULL;
+
+                if (!l.entries[i].path)
+                        continue; /* masked */
+
+                r = vm_definition_parse(l.entries[i].name, l.entries[i].path, defaults, &d);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        log_error("Skipping VM '%s': its definition '%s' was rejected.", l.entries[i].name,
+                                  l.entries[i].path);
+                        failed++;
+                        continue;
+                }
+
+                r = generate_vm(dir_fd, dir, d);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        failed++;
+                        continue;
+                }
+                any_autostart = any_autostart || d->autostart;
+        }
+
+        /* Autostart=yes means "at boot": machines.target is only pulled in
+         * when some VM wants it. */
+        if (any_autostart) {
+                r = add_wants(dir_fd, dir, "multi-user.target", "machines.target");
+                if (r < 0)
+                        return r;
+        }
+
+        log_debug("Generated units for %zu of %zu VM definitions.", l.n - failed, l.n);
+        /* One bad definition must not fail the boot: only a failure to write
+         * at all is an error of the generator. */
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        return run(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "overlay-util.h"
+
+char *overlay_escape_path(const char *path) {
+        char *s = malloc(strlen(path) * 2 + 1), *t = s;
+
+        if (!s)
+                return NULL;
+        for (const char *p = path; *p; p++) {
+                if (*p == '\\' || *p == ',' || *p == ':')
+                        *t++ = '\\';
+                *t++ = *p;
+        }
+        *t = '\0';
+        return s;
+}
+
+int overlay_mount_options(const VmDefinition *d, char **ret) {
+        _cleanup_free_ char *lower = overlay_escape_path(d->base_dir), *upper = overlay_escape_path(d->upper_dir),
+                            *work = overlay_escape_path(d->work_dir);
+
+        if (!lower || !upper || !work)
+                return -ENOMEM;
+        if (asprintf(ret, "lowerdir=%s,upperdir=%s,workdir=%s," OVERLAY_MOUNT_FLAGS, lower, upper, work) < 0)
+                return -ENOMEM;
+        return 0;
+}

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Unit names and unit file values, escaped the way systemd reads them. */
+
+#include <stdio.h>
+
+/* systemd-escape --path: "/run/cowvm/web-1/root" + ".mount" ->
+ * "run-cowvm-web\x2d1-root.mount". `path` must be normalized. */
+int unit_name_from_path(const char *path, const char *suffix, char **ret);
+
+/* Writes `s` for a unit file value that undergoes specifier expansion only
+ * (Description=, Where=, Options=, SourcePath=): '%' becomes "%%". */
+void fputs_unit_value(const char *s, FILE *f);
