@@ -15,6 +15,7 @@
 #include "log.h"
 #include "parse-util.h"
 #include "path-util.h"
+#include "safe-fs.h"
 #include "strv.h"
 #include "vm-definition.h"
 #include "vm-identity.h"
@@ -816,22 +817,38 @@ int vm_definition_load(const char *name, VmDefinition **ret) {
 }
 
 /* The base's own kernel and initrd: /boot/vmlinuz, else Debian's /vmlinuz
- * symlink; likewise initrd.img. A relative Kernel=/Initrd= is inside the base. */
-static int resolve_in_base(const VmDefinition *d, const char *configured, const char *const *candidates,
-                           char **ret) {
-        if (configured) {
-                *ret = configured[0] == '/' ? strdup(configured) : path_join(d->base_dir, configured);
+ * symlink; likewise initrd.img. A relative Kernel=/Initrd= is inside the base.
+ * Paths inside the base are resolved as the guest would see them (Debian's
+ * /vmlinuz may be an absolute symlink meant for the guest's /boot, not the
+ * host's) and handed on as the real host path they reach. */
+static int resolve_in_base(int base_fd, const VmDefinition *d, const char *configured,
+                           const char *const *candidates, char **ret) {
+        if (configured && configured[0] == '/') {
+                *ret = strdup(configured);
                 return *ret ? 0 : -ENOMEM;
         }
-        for (const char *const *c = candidates; *c; c++) {
-                _cleanup_free_ char *p = path_join(d->base_dir, *c);
+        for (const char *const *c = configured ? (const char *const[]) { configured, NULL } : candidates; *c; c++) {
+                _cleanup_close_ int fd = -EBADF;
+                char proc[64], target[PATH_MAX];
+                ssize_t n;
 
-                if (!p)
-                        return -ENOMEM;
-                if (access(p, F_OK) >= 0) {
-                        *ret = TAKE_PTR(p);
-                        return 0;
-                }
+                if (base_fd < 0)
+                        break;
+                fd = safe_open_at(base_fd, *c, O_PATH, 0);
+                if (fd < 0)
+                        continue;
+                (void) snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+                n = readlink(proc, target, sizeof target - 1);
+                if (n < 0)
+                        continue;
+                target[n] = '\0';
+                *ret = strdup(target);
+                return *ret ? 0 : -ENOMEM;
+        }
+        /* Not there: report the first candidate, so an error names it. */
+        if (configured) {
+                *ret = path_join(d->base_dir, configured);
+                return *ret ? 0 : -ENOMEM;
         }
         *ret = NULL;
         return 0;
@@ -842,12 +859,18 @@ int vm_definition_resolve_boot_files(VmDefinition *d) {
         static const char *const initrds[] = { "boot/initrd.img", "initrd.img", NULL };
         int r;
 
-        r = resolve_in_base(d, d->kernel, kernels, &d->kernel_path);
+        _cleanup_close_ int base_fd = -EBADF;
+
+        /* A missing base is reported by whoever needs it; here it only
+         * means there is nothing to resolve in. */
+        (void) safe_fs_open_root(d->base_dir, &base_fd);
+
+        r = resolve_in_base(base_fd, d, d->kernel, kernels, &d->kernel_path);
         if (r < 0)
                 return log_oom();
         if (!d->kernel_path && !(d->kernel_path = path_join(d->base_dir, kernels[0])))
                 return log_oom();
-        r = resolve_in_base(d, d->initrd, initrds, &d->initrd_path);
+        r = resolve_in_base(base_fd, d, d->initrd, initrds, &d->initrd_path);
         if (r < 0)
                 return log_oom();
         return 0;

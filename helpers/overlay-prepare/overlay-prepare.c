@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * overlay-prepare start|stop NAME
+ *
+ * Run by overlay-prepare@NAME.service around the VM's overlay mount:
+ *
+ * start  (before the mount) checks that the base can boot, creates the
+ *        upper layer on first start, makes sure it sits on a filesystem
+ *        overlayfs can use, refuses a base that changed since the VM was
+ *        created, and refuses to stack on whatever is already mounted at
+ *        the VM's root. For Ephemeral=yes VMs the upper layer is a fresh
+ *        tmpfs.
+ * stop   (after the unmount) removes the VM's runtime directories and, for
+ *        ephemeral VMs, their tmpfs. It only ever rmdir()s: if the overlay is
+ *        somehow still mounted, nothing below it can be touched.
+ *
+ * The upper layer is the VM's disk: nothing here deletes from it.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mount-util.h"
+#include "parse-util.h"
+#include "path-util.h"
+#include "safe-fs.h"
+#include "vm-definition.h"
+
+#define BASE_RECORD "base"
+#define BASE_ID_FILE "etc/cowvm-base-id"
+
+/* ---- checks of the base ------------------------------------------------ */
+
+/* The init the kernel will run: init= from KernelCommandLine=, else /sbin/init. */
+static char *guest_init(const VmDefinition *d) {
+        const char *p = d->kernel_command_line;
+
+        while (p && *p) {
+                size_t len;
+
+                p += strspn(p, " ");
+                len = strcspn(p, " ");
+                if (len > 5 && strncmp(p, "init=", 5) == 0)
+                        return strndup(p + 5, len - 5);
+                p += len;
+        }
+        return strdup("/sbin/init");
+}
+
+static int check_base(const VmDefinition *d, int *ret_base_fd) {
+        _cleanup_close_ int base_fd = -EBADF, init_fd = -EBADF;
+        _cleanup_free_ char *init = NULL;
+        struct stat st;
+        int r;
+
+        r = safe_fs_open_root(d->base_dir, &base_fd);
+        if (r == -ENOENT)
+                return log_error_errno(r,
+                                       "Base '%s' of VM '%s' does not exist. Create it with cowvm-mkbase(8), "
+                                       "or point Base= in '%s' at an existing tree.",
+                                       d->base_dir, d->name, d->path);
+        if (r == -ENOSYS)
+                return log_error_errno(r, "The kernel lacks openat2(); cowvm needs Linux 5.6 or newer.");
+        if (r < 0)
+                return log_error_errno(r, "Failed to open base '%s' of VM '%s': %m", d->base_dir, d->name);
+
+        /* Resolved inside the base, as the guest will: /sbin/init is usually
+         * an absolute symlink into the base's own /lib. */
+        init = guest_init(d);
+        if (!init)
+                return log_oom();
+        init_fd = safe_open_at(base_fd, init, O_PATH, 0);
+        if (init_fd < 0 || fstat(init_fd, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111))
+                return log_error_errno(init_fd < 0 ? init_fd : ENOEXEC,
+                                       "Base '%s' of VM '%s' cannot boot: it has no executable %s. "
+                                       "Is it a root filesystem tree?",
+                                       d->base_dir, d->name, init);
+
+        if (stat(d->kernel_path, &st) < 0 || !S_ISREG(st.st_mode))
+                return log_error_errno(errno ?: EINVAL,
+                                       "VM '%s' has no kernel: '%s' is not a file. Set Kernel= in '%s' or install "
+                                       "a kernel into the base (boot/vmlinuz).",
+                                       d->name, d->kernel_path, d->path);
+        if (d->initrd_path && (stat(d->initrd_path, &st) < 0 || !S_ISREG(st.st_mode)))
+                return log_error_errno(errno ?: EINVAL, "VM '%s': initrd '%s' is not a file. Fix Initrd= in '%s'.",
+                                       d->name, d->initrd_path, d->path);
+        if (!d->initrd_path)
+                log_notice("VM '%s' boots without an initrd: its kernel must have virtiofs built in.", d->name);
+
+        *ret_base_fd = TAKE_FD(base_fd);
+        return 0;
+}
+
+/* What identifies a base: the id cowvm-mkbase wrote into it, else the
+ * inode number and birth time of its root directory, which change when the
+ * tree is replaced (rm + recreate, or mv of another tree into place). */
+static int base_identity(int base_fd, char **ret) {
+        _cleanup_free_ char *data = NULL;
+        struct statx stx;
+        size_t size;
+        int r;
+
+        r = safe_read_file_at(base_fd, BASE_ID_FILE, 4096, &data, &size, NULL);
+        if (r >= 0) {
+                data[strcspn(data, "\n")] = '\0';
+                if (!isempty(data) && !string_has_cc(data) && !strpbrk(data, " \t")) {
+                        *ret = TAKE_PTR(data);
+                        return 0;
+                }
+        } else if (r != -ENOENT)
+                return r;
+
+        if (statx(base_fd, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME, &stx) < 0)
+                return -errno;
+        if (stx.stx_mask & STATX_BTIME)
+                r = asprintf(ret, "inode:%" PRIu64 ":%" PRIi64 ".%09" PRIu32, (uint64_t) stx.stx_ino,
+                             (int64_t) stx.stx_btime.tv_sec, stx.stx_btime.tv_nsec);
+        else
+                r = asprintf(ret, "inode:%" PRIu64, (uint64_t) stx.stx_ino);
+        return r < 0 ? -ENOMEM : 0;
+}
+
+/* ---- the base record: which base the upper layer was made over --------- */
+
+typedef struct BaseRecord {
+        char *path;
+        char *id;
+} BaseRecord;
+
+static void base_record_done(BaseRecord *b) {
+        free(b->path);
+        free(b->id);
+}
+
+static int base_record_read(const char *file, BaseRecord *ret) {
+        _cleanup_fclose_ FILE *f = fopen(file, "re");
+        _cleanup_(base_record_done) BaseRecord b = {};
+        char line[8192];
+
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof line, f)) {
+                line[strcspn(line, "\n")] = '\0';
+                if (strncmp(line, "path=", 5) == 0)
+                        b.path = strdup(line + 5);
+                else if (strncmp(line, "id=", 3) == 0)
+                        b.id = strdup(line + 3);
+        }
+        if (!b.path || !b.id)
+                return -EBADMSG;
+        *ret = b;
+        b = (BaseRecord) {};
+        return 0;
+}
+
+static int base_record_write(int state_fd, const char *base_dir, const char *id) {
+        _cleanup_free_ char *data = NULL;
+        int n;
+
+        n = asprintf(&data,
+                     "# The base this VM's upper layer was created over. overlay-prepare refuses\n"
+                     "# to start the VM when the base changes: overlayfs gives undefined results\n"
+                     "# when the lower layer changes under an existing upper layer.\n"
+                     "path=%s\nid=%s\n",
+                     base_dir, id);
+        if (n < 0)
+                return -ENOMEM;
+        /* The state directory is root's own (0700): the guest cannot reach it. */
+        return safe_write_file_atomic_at(state_fd, BASE_RECORD, data, (size_t) n, 0600, 0, 0, 0);
+}
+
+static bool dir_is_empty(int dir_fd, const char *name) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        struct dirent *de;
+
+        if (fd < 0)
+                return false;
+        d = fdopendir(fd);
+        if (!d) {
+                safe_close(fd);
+                return false;
+        }
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        return false;
+        return true;
+}
+
+static int check_base_unchanged(const VmDefinition *d, int state_fd, int base_fd, bool upper_is_new) {
+        _cleanup_(base_record_done) BaseRecord rec = {};
+        _cleanup_free_ char *id = NULL, *record = NULL;
+        int r;
+
+        r = base_identity(base_fd, &id);
+        if (r < 0)
+                return log_error_errno(r, "Failed to identify base '%s': %m", d->base_dir);
+        record = path_join(d->state_dir, BASE_RECORD);
+        if (!record)
+                return log_oom();
+
+        r = base_record_read(record, &rec);
+        if (r == -ENOENT) {
+                if (!upper_is_new)
+                        log_notice("VM '%s' has an upper layer but no record of its base; recording '%s' now.",
+                                   d->name, d->base_dir);
+                r = base_record_write(state_fd, d->base_dir, id);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to write '%s': %m", record);
+                return 0;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to read '%s': %m", record);
+
+        if (!streq(rec.path, d->base_dir))
+                return log_error_errno(ESTALE,
+                                       "VM '%s' was created over base '%s', but '%s' now says Base=%s. Its upper "
+                                       "layer holds changes relative to the old base and would be undefined over "
+                                       "another one. Set Base= back, or move '%s' away to recreate the VM from "
+                                       "the new base (its files stay in what you moved).",
+                                       d->name, rec.path, d->path, d->base, d->state_dir);
+        if (!streq(rec.id, id))
+                return log_error_errno(ESTALE,
+                                       "Base '%s' of VM '%s' has changed since the VM was created (recorded id %s, "
+                                       "now %s): it was modified or replaced. An overlay over a changed lower layer "
+                                       "is undefined. Restore the original base, or move '%s' away to recreate the "
+                                       "VM from the current base (its files stay in what you moved). "
+                                       "Bases meant to change should be new bases: see cowvm-mkbase(8).",
+                                       d->base_dir, d->name, rec.id, id, d->state_dir);
+        return 0;
+}
+
+/* ---- the upper layer --------------------------------------------------- */
+
+/* overlayfs keeps its bookkeeping (whiteouts, opaque dirs, origin) in
+ * trusted.* xattrs of the upper layer; a filesystem without them cannot
+ * serve. Probed on the work dir, which overlayfs owns anyway. */
+static int check_upper_fs(const VmDefinition *d) {
+        struct stat su, sw;
+
+        if (stat(d->upper_dir, &su) < 0 || stat(d->work_dir, &sw) < 0)
+                return log_error_errno(errno, "Failed to stat the upper layer of VM '%s': %m", d->name);
+        if (su.st_dev != sw.st_dev)
+                return log_error_errno(EXDEV,
+                                       "'%s' and '%s' are on different filesystems; overlayfs needs its upper "
+                                       "and work directories on one.",
+                                       d->upper_dir, d->work_dir);
+        if (setxattr(d->work_dir, "trusted.cowvm.probe", "1", 1, 0) < 0)
+                return log_error_errno(errno,
+                                       "The filesystem of '%s' cannot hold trusted.* extended attributes (%m); "
+                                       "an overlayfs upper layer needs them. Put %s on ext4, xfs, btrfs or tmpfs.",
+                                       d->work_dir, cowvm_state_dir());
+        (void) removexattr(d->work_dir, "trusted.cowvm.probe");
+        return 0;
+}
+
+/* mkdir that accepts an existing directory but nothing else in its place. */
+static int mkdir_exact(const char *path, mode_t mode, bool *ret_created) {
+        struct stat st;
+
+        if (mkdir(path, mode) >= 0) {
+                if (ret_created)
+                        *ret_created = true;
+                return 0;
+        }
+        if (errno != EEXIST)
+                return -errno;
+        if (lstat(path, &st) < 0)
+                return -errno;
+        if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+        if (ret_created)
+                *ret_created = false;
+        return 0;
+}
+
+static int mkdir_parents_and(const char *path, mode_t mode, bool *ret_created) {
+        _cleanup_free_ char *copy = strdup(path);
+        int r;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *p = strchr(copy + 1, '/'); p; p = strchr(p + 1, '/')) {
+                *p = '\0';
+                r = mkdir_exact(copy, 0755, NULL);
+                *p = '/';
+                if (r < 0)
+                        return r;
+        }
+        return mkdir_exact(path, mode, ret_created);
+}
+
+/* The upper directory's own mode and owner become those of the guest's "/"
+ * (overlayfs takes the merged root's attributes from the upper root), so it
+ * gets the base root's; the VM directory around it is root-only. */
+static int make_upper_dirs(const VmDefinition *d, int base_fd, const char *parent, bool *ret_upper_created) {
+        struct stat base_st;
+        int r;
+
+        if (fstat(base_fd, &base_st) < 0)
+                return log_error_errno(errno, "Failed to stat base '%s': %m", d->base_dir);
+
+        r = mkdir_parents_and(parent, 0700, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create '%s': %m", parent);
+        r = mkdir_exact(d->upper_dir, base_st.st_mode & 07777, ret_upper_created);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create upper layer '%s': %m", d->upper_dir);
+        if (*ret_upper_created && chown(d->upper_dir, base_st.st_uid, base_st.st_gid) < 0)
+                return log_error_errno(errno, "Failed to set the owner of '%s': %m", d->upper_dir);
+        r = mkdir_exact(d->work_dir, 0700, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create work directory '%s': %m", d->work_dir);
+        return 0;
+}
+
+static int ephemeral_dir(const char *runtime_dir, char **ret) {
+        *ret = path_join(runtime_dir, "ephemeral");
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int mount_ephemeral_tmpfs(const VmDefinition *d, const char *dir) {
+        int r;
+
+        r = mkdir_parents_and(dir, 0700, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create '%s': %m", dir);
+
+        /* A tmpfs left from an earlier run holds nothing anyone may keep. */
+        r = mount_find(dir, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the mount table: %m");
+        if (r > 0 && umount2(dir, 0) < 0)
+                return log_error_errno(errno, "Failed to unmount the stale tmpfs at '%s': %m", dir);
+
+        if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700") < 0)
+                return log_error_errno(errno, "Failed to mount a tmpfs for ephemeral VM '%s' at '%s': %m", d->name,
+                                       dir);
+        return 0;
+}
+
+static int refuse_existing_mount(const VmDefinition *d) {
+        _cleanup_(mount_info_done) MountInfo m = {};
+        _cleanup_free_ char *upper = NULL;
+        int r;
+
+        r = mount_find(d->root_dir, &m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the mount table: %m");
+        if (r == 0)
+                return 0;
+
+        if (streq(m.fstype, "overlay") && mount_option_get(m.options, "upperdir", &upper) > 0 &&
+            streq(upper, d->upper_dir))
+                return log_error_errno(EBUSY,
+                                       "The root of VM '%s' is still mounted at '%s' from an earlier start. "
+                                       "Something kept it busy when the VM stopped; find it with "
+                                       "'fuser -vm %s', then 'umount %s'.",
+                                       d->name, d->root_dir, d->root_dir, d->root_dir);
+        return log_error_errno(EBUSY,
+                               "Something else is mounted at '%s' (%s from '%s'); refusing to mount the root of VM "
+                               "'%s' over it. Unmount it first.",
+                               d->root_dir, m.fstype, m.source, d->name);
+}
+
+static int verb_start(const char *name) {
+        _cleanup_vm_definition_free_ VmDefinition *d = NULL;
+        _cleanup_close_ int base_fd = -EBADF, state_fd = -EBADF;
+        _cleanup_free_ char *eph = NULL;
+        bool created = false;
+        int r;
+
+        r = vm_definition_load(name, &d);
+        if (r < 0)
+                return r;
+
+        r = check_base(d, &base_fd);
+        if (r < 0)
+                return r;
+        r = refuse_existing_mount(d);
+        if (r < 0)
+                return r;
+
+        if (d->ephemeral) {
+                if (ephemeral_dir(d->runtime_dir, &eph) < 0)
+                        return log_oom();
+                r = mount_ephemeral_tmpfs(d, eph);
+                if (r < 0)
+                        return r;
+                r = make_upper_dirs(d, base_fd, eph, &created);
+                if (r < 0)
+                        return r;
+                r = check_upper_fs(d);
+                if (r < 0)
+                        return r;
+                log_info("VM '%s': fresh ephemeral upper layer on tmpfs at '%s' over base '%s'.", name, eph,
+                         d->base_dir);
+                return 0;
+        }
+
+        r = make_upper_dirs(d, base_fd, d->state_dir, &created);
+        if (r < 0)
+                return r;
+        r = check_upper_fs(d);
+        if (r < 0)
+                return r;
+
+        state_fd = open(d->state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (state_fd < 0)
+                return log_error_errno(errno, "Failed to open '%s': %m", d->state_dir);
+        r = check_base_unchanged(d, state_fd, base_fd, created && dir_is_empty(state_fd, "upper"));
+        if (r < 0)
+                return r;
+
+        log_info("VM '%s': %s upper layer '%s' over base '%s'.", name, created ? "new" : "existing", d->upper_dir,
+                 d->base_dir);
+        return 0;
+}
+
+static int remove_dir_if_empty(const char *path) {
+        if (rmdir(path) >= 0 || errno == ENOENT)
+                return 0;
+        if (errno == ENOTEMPTY || errno == EEXIST)
+                log_notice("Leaving '%s' in place: it is not empty.", path);
+        else
+                log_warning_errno(errno, "Failed to remove '%s': %m", path);
+        return -errno;
+}
+
+/* Works from the name alone: the definition may be gone or broken by now,
+ * and the VM's runtime state must be cleaned up all the same. */
+static int verb_stop(const char *name) {
+        _cleanup_free_ char *runtime = NULL, *root = NULL, *eph = NULL;
+        int r;
+
+        if (!vm_name_is_valid(name))
+                return log_error_errno(EINVAL, "'%s' is not a valid VM name.", name);
+
+        runtime = path_join(cowvm_runtime_dir(), name);
+        if (!runtime)
+                return log_oom();
+        root = path_join(runtime, "root");
+        if (!root || ephemeral_dir(runtime, &eph) < 0)
+                return log_oom();
+
+        r = mount_find(root, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the mount table: %m");
+        if (r > 0)
+                return log_error_errno(EBUSY,
+                                       "The root of VM '%s' is still mounted at '%s'; leaving it and the VM's "
+                                       "runtime directory alone. Find what keeps it busy with 'fuser -vm %s'.",
+                                       name, root, root);
+
+        r = mount_find(eph, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the mount table: %m");
+        if (r > 0) {
+                if (umount2(eph, 0) < 0) {
+                        log_warning_errno(errno, "Failed to unmount '%s' (%m), detaching it instead.", eph);
+                        if (umount2(eph, MNT_DETACH) < 0)
+                                return log_error_errno(errno, "Failed to detach '%s': %m", eph);
+                }
+                log_info("VM '%s': discarded its ephemeral upper layer.", name);
+        }
+
+        (void) remove_dir_if_empty(eph);
+        (void) remove_dir_if_empty(root);
+        (void) remove_dir_if_empty(runtime);
+        return 0;
+}
+
+static int run(int argc, char *argv[]) {
+        log_setup("overlay-prepare", LOG_TARGET_CONSOLE);
+
+        if (argc != 3 || !(streq(argv[1], "start") || streq(argv[1], "stop")))
+                return log_error_errno(EINVAL, "Usage: overlay-prepare start|stop NAME");
+
+        return streq(argv[1], "start") ? verb_start(argv[2]) : verb_stop(argv[2]);
+}
+
+int main(int argc, char *argv[]) {
+        return run(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
