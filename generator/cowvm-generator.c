@@ -189,7 +189,7 @@ static int write_mount_unit(int dir_fd, const char *dir, const VmDefinition *d) 
                 "After=local-fs.target\n"
                 "Requires=overlay-prepare@%s.service\n"
                 "After=overlay-prepare@%s.service\n"
-                "PartOf=vm@%s.service\n"
+                "BindsTo=vm@%s.service\n"
                 "\n[Mount]\n"
                 "What=overlay\n"
                 "Type=overlay\n"

@@ -287,7 +287,11 @@ static int parse_command_line(ParseContext *c, const char *key, const char *valu
                 return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
                                   "Invalid %s=: control characters are not allowed.", key);
         /* Repeated assignments append, an empty one resets. */
-        if (isempty(value) || !*s)
+        if (isempty(value)) {
+                *s = mfree(*s);
+                return 0;
+        }
+        if (!*s)
                 return set_string(s, value);
 
         size_t n = strlen(*s), m = strlen(value);
