@@ -58,37 +58,57 @@ static const Entry *entry_list_find(const EntryList *l, const char *name) {
         return NULL;
 }
 
+static int dirent_compare(const struct dirent **a, const struct dirent **b) {
+        return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static void free_dirents(struct dirent **l, int n) {
+        for (int i = 0; i < n; i++)
+                free(l[i]);
+        free(l);
+}
+
 /* Collects NAME.vm files, the first directory that has a NAME winning. A
  * name that is already taken by a higher-priority directory is skipped
  * silently (that is the override mechanism); a masked one is recorded with
- * path NULL so lower directories cannot resurrect it. */
+ * path NULL so lower directories cannot resurrect it. Each directory is
+ * read in name order, so that runs (and their messages) are reproducible. */
 static int collect_definitions(EntryList *ret) {
         _cleanup_(entry_list_done) EntryList l = {};
 
         for (char *const *dir = vm_definition_dirs(); *dir; dir++) {
-                _cleanup_(closedirp) DIR *d = opendir(*dir);
-                struct dirent *de;
+                _cleanup_close_ int dir_fd = -EBADF;
+                struct dirent **des = NULL;
+                int n;
 
-                if (!d) {
+                dir_fd = open(*dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dir_fd < 0) {
                         if (errno != ENOENT)
                                 log_warning_errno(errno, "Failed to open '%s', ignoring: %m", *dir);
                         continue;
                 }
+                n = scandirat(dir_fd, ".", &des, NULL, dirent_compare);
+                if (n < 0) {
+                        log_warning_errno(errno, "Failed to read '%s', ignoring: %m", *dir);
+                        continue;
+                }
 
-                while ((errno = 0, de = readdir(d))) {
+                for (int i = 0; i < n; i++) {
+                        const char *fn = des[i]->d_name;
                         _cleanup_free_ char *name = NULL, *path = NULL;
-                        size_t len = strlen(de->d_name), slen = strlen(VM_DEFINITION_SUFFIX);
+                        size_t len = strlen(fn), slen = strlen(VM_DEFINITION_SUFFIX);
                         struct stat st;
                         Entry *grown;
 
-                        if (de->d_name[0] == '.' || len <= slen ||
-                            !streq(de->d_name + len - slen, VM_DEFINITION_SUFFIX))
+                        if (fn[0] == '.' || len <= slen || !streq(fn + len - slen, VM_DEFINITION_SUFFIX))
                                 continue;
 
-                        name = strndup(de->d_name, len - slen);
-                        path = path_join(*dir, de->d_name);
-                        if (!name || !path)
+                        name = strndup(fn, len - slen);
+                        path = path_join(*dir, fn);
+                        if (!name || !path) {
+                                free_dirents(des, n);
                                 return log_oom();
+                        }
 
                         if (!vm_name_is_valid(name)) {
                                 log_error("Ignoring '%s': '%s' is not a valid VM name (use a-z, 0-9 and '-', "
@@ -99,7 +119,7 @@ static int collect_definitions(EntryList *ret) {
                         if (entry_list_find(&l, name))
                                 continue;
 
-                        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (fstatat(dir_fd, fn, &st, AT_SYMLINK_NOFOLLOW) < 0) {
                                 log_warning_errno(errno, "Failed to stat '%s', ignoring: %m", path);
                                 continue;
                         }
@@ -109,16 +129,17 @@ static int collect_definitions(EntryList *ret) {
                         }
 
                         grown = realloc(l.entries, sizeof(Entry) * (l.n + 1));
-                        if (!grown)
+                        if (!grown) {
+                                free_dirents(des, n);
                                 return log_oom();
+                        }
                         l.entries = grown;
                         l.entries[l.n++] = (Entry) { TAKE_PTR(name), TAKE_PTR(path) };
                 }
-                if (errno != 0)
-                        log_warning_errno(errno, "Failed to read '%s', ignoring the rest of it: %m", *dir);
+                free_dirents(des, n);
         }
 
-        /* Sorted, so that runs are reproducible whatever readdir() returns. */
+        /* Sorted by name across directories, for the same reason. */
         qsort(l.entries, l.n, sizeof(Entry), entry_compare);
         *ret = l;
         l = (EntryList) {};
