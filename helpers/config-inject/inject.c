@@ -269,11 +269,12 @@ int hosts_rewrite(const char *in, const char *hostname, char **ret) {
                 : asprintf(&ours, "127.0.1.1\t%s\n", hostname) < 0)
                 return -ENOMEM;
 
+        /* No /etc/hosts at all: Debian's, with our line. */
+        if (!in)
+                in = "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n";
         f = open_memstream(&buf, &size);
         if (!f)
                 return -ENOMEM;
-        if (!in)
-                fputs("127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n", f);
 
         FOREACH_LINE(p, line, len, has_nl) {
                 const char *s = line + strspn(line, " \t");
@@ -547,7 +548,7 @@ int passwd_lookup(const char *in, const char *user, PasswdEntry *ret) {
                         }
                         s = colon + 1;
                 }
-                if (k != 7 || memchr(f[6], ':', n[6]))
+                if (k != 7 || f[6] + n[6] != line + len)
                         return -EUCLEAN;
                 if (n[2] == 0 || n[2] >= sizeof(uid_s) || n[3] == 0 || n[3] >= sizeof(gid_s))
                         return -EUCLEAN;

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Helpers shared by the config-inject tests: assertions, building trees,
+ * snapshots of whole trees to prove that nothing changed, and running the
+ * writers with stderr captured. */
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "inject.h"
+#include "vm-definition.h"
+
+extern unsigned tests_failed;
+
+#define CHECK(expr)                                                                              \
+        do {                                                                                     \
+                if (!(expr)) {                                                                   \
+                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr);   \
+                        tests_failed++;                                                          \
+                }                                                                                \
+        } while (0)
+
+#define CHECK_STREQ(a, b)                                                                        \
+        do {                                                                                     \
+                const char *_a = (a), *_b = (b);                                                 \
+                if (!_a || !_b || strcmp(_a, _b) != 0) {                                         \
+                        fprintf(stderr, "%s:%d: %s:\n--- got\n%s\n--- expected\n%s\n---\n",       \
+                                __FILE__, __LINE__, #a, _a ? _a : "(null)", _b ? _b : "(null)"); \
+                        tests_failed++;                                                          \
+                }                                                                                \
+        } while (0)
+
+#define TESTS_EXIT() return tests_failed > 0 ? 1 : 0
+
+/* A fresh directory under $TMPDIR; removed by tmpdir_remove(). */
+char *tmpdir_new(void);
+void tmpdir_remove(const char *dir);
+
+/* Creates dir/rel with its parents; content NULL makes a directory. Aborts
+ * the test on failure (a broken fixture is not a result). */
+void tree_write(const char *dir, const char *rel, const char *content);
+void tree_symlink(const char *dir, const char *rel, const char *target);
+/* The contents of dir/rel, NULL if unreadable. */
+char *tree_read(const char *dir, const char *rel);
+bool tree_exists(const char *dir, const char *rel);
+bool tree_is_symlink_to(const char *dir, const char *rel, const char *target);
+
+/* A textual listing of everything below `dir` (type, mode, owner, size,
+ * inode, content hash, link target), or of one file; equal listings mean
+ * nothing changed. */
+char *snapshot(const char *dir);
+
+/* Parses `text` as NAME.vm (written into `dir`) with the real parser. */
+VmDefinition *definition_new(const char *dir, const char *name, const char *text);
+
+/* An InjectContext for root `root` (and base `base`, may be NULL) owned by
+ * the caller's uid/gid. Release with context_done(). */
+void context_init(InjectContext *c, const char *root, const char *base, const VmDefinition *d);
+void context_done(InjectContext *c);
+
+/* Runs inject_all() with stderr captured into *ret_log (also echoed). */
+int inject_all_captured(const InjectContext *c, char **ret_log);
+
+/* A minimal Debian-like base: passwd, shadow, group, hosts, fstab with
+ * cloud-image entries, systemd, sshd with host keys. */
+void base_debian_like(const char *dir);
