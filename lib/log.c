@@ -93,8 +93,8 @@ static void log_write(int level, const char *file, unsigned line, const char *ms
                 (void) fprintf(stderr, "%s: %s%s\n", log_program, location, msg);
 }
 
-static int log_dispatch(const char *file, unsigned line, int level, int error, const char *fmt,
-                        va_list ap) {
+_printf_(5, 0) static int log_dispatch(const char *file, unsigned line, int level, int error, const char *fmt,
+                                       va_list ap) {
         char msg[8192];
 
         if (error < 0)

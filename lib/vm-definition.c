@@ -691,7 +691,6 @@ int vm_defaults_load(VmDefinition **ret) {
         for (char *const *dir = vm_definition_dirs(); *dir; dir++) {
                 _cleanup_free_ char *p = path_join(*dir, COWVM_CONF);
                 _cleanup_fclose_ FILE *f = NULL;
-                _cleanup_vm_definition_free_ VmDefinition *tmp = NULL;
 
                 if (!p)
                         return log_oom();
