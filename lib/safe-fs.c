@@ -544,7 +544,7 @@ const char *safe_fs_error_explain(int error) {
         case EBADFD:
                 return "it is not a regular file (a FIFO, socket or device node)";
         case EFBIG:
-                return "it is larger than cowvm reads";
+                return "it is larger than cowvm will read";
         default:
                 return NULL;
         }

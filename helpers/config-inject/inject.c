@@ -631,9 +631,14 @@ static int prepare_ssh_dir(const InjectContext *c, const PasswdEntry *pw, char *
                                                c->root_path);
                 ssh_fd = safe_open_at(c->root_fd, ssh, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
         }
-        if (ssh_fd == -ELOOP)
-                return log_error_errno(ssh_fd, "Refusing '%s' in the VM root %s: it is a symbolic link.", ssh,
-                                       c->root_path);
+        if (ssh_fd == -ELOOP || ssh_fd == -ENOTDIR) {
+                /* O_NOFOLLOW|O_DIRECTORY on a symlink says ENOTDIR: tell which. */
+                if (safe_lstat_at(c->root_fd, ssh, &st) >= 0 && S_ISLNK(st.st_mode))
+                        return log_error_errno(ELOOP,
+                                               "Refusing '%s' in the VM root %s: it is a symbolic link, and "
+                                               "cowvm does not follow links to a directory it must chown.",
+                                               ssh, c->root_path);
+        }
         if (ssh_fd < 0)
                 return log_fs_error(c, ssh_fd, "open", ssh);
         if (fstat(ssh_fd, &st) < 0)

@@ -126,9 +126,9 @@ static int snap_one(const char *p, const struct stat *st, int flag, struct FTW *
                                 sprintf(hash + 2 * i, "%02x", h[i]);
                 }
         }
-        fprintf(snap_out, "%s %o %u:%u size=%lld ino=%llu nlink=%llu hash=%s", p + snap_prefix,
+        fprintf(snap_out, "%s %o %u:%u size=%lld ino=%llu hash=%s", p + snap_prefix,
                 (unsigned) st->st_mode, (unsigned) st->st_uid, (unsigned) st->st_gid, (long long) st->st_size,
-                (unsigned long long) st->st_ino, (unsigned long long) st->st_nlink, hash);
+                (unsigned long long) st->st_ino, hash);
         if (S_ISLNK(st->st_mode)) {
                 char buf[4096];
                 ssize_t n = readlink(p, buf, sizeof(buf) - 1);
@@ -221,12 +221,14 @@ void base_debian_like(const char *dir) {
 
         snprintf(line, sizeof(line), "user:x:%u:%u:A User,,,:/home/user:/bin/bash\n", (unsigned) getuid(),
                  (unsigned) getgid());
+        /* root's ids are the caller's, so that the tests run unprivileged too
+         * (as root they are 0 anyway). */
         if (asprintf(&passwd,
-                     "root:x:0:0:root:/root:/bin/bash\n"
+                     "root:x:%u:%u:root:/root:/bin/bash\n"
                      "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
                      "%s"
                      "sshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n",
-                     line) < 0)
+                     (unsigned) getuid(), (unsigned) getgid(), line) < 0)
                 abort();
         tree_write(dir, "etc/passwd", passwd);
         tree_write(dir, "etc/shadow",
