@@ -1,0 +1,147 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Boots the test base (make-test-base.sh) the way cowvm does, by hand: an
+# overlay over the base, the C virtiofsd serving it, QEMU (TCG) with direct
+# kernel boot and `root=myfs rootfstype=virtiofs rw`. Checks that
+#   - the guest boots and names itself after /etc/hostname of the overlay,
+#   - it sends READY=1 on the first virtio console,
+#   - its hooks run and their writes land in the upper layer, not the base,
+#   - QMP system_powerdown (the ACPI power button) makes it power off and QEMU exit.
+# Prints the time to READY=1 and of the whole run.
+#
+# Root only (overlay mounts, virtiofsd); runs in a private mount namespace.
+
+set -eu
+set -o pipefail
+
+skip() {
+        echo "SKIP: $*" >&2
+        exit 77
+}
+fail() {
+        echo "FAIL: $*" >&2
+        exit 1
+}
+
+[ "$(id -u)" -eq 0 ] || skip "needs root (overlay mounts, virtiofsd)"
+QEMU=${QEMU:-qemu-system-x86_64}
+VIRTIOFSD=${VIRTIOFSD:-/usr/lib/qemu/virtiofsd}
+command -v "$QEMU" >/dev/null || skip "$QEMU not found (package qemu-system-x86)"
+[ -x "$VIRTIOFSD" ] || skip "$VIRTIOFSD not found (package qemu-system-common)"
+command -v socat >/dev/null || skip "socat not found (package socat)"
+command -v unshare >/dev/null || skip "unshare not found (package util-linux)"
+
+if [ -z "${COWVM_TEST_PRIVATE_MOUNTS:-}" ]; then
+        exec env COWVM_TEST_PRIVATE_MOUNTS=1 unshare -m --propagation private -- "$0" "$@"
+fi
+
+HERE=$(dirname "$(realpath "$0")")
+BASE=${COWVM_TEST_BASE:-${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/base}
+"$HERE/make-test-base.sh" "$BASE" || fail "could not build the test base $BASE"
+
+T0=$EPOCHREALTIME
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/cowvm-test-boot.XXXXXX")
+QEMU_PID= VIRTIOFSD_PID=
+cleanup() {
+        local rc=$?
+        [ -z "$QEMU_PID" ] || kill -KILL "$QEMU_PID" 2>/dev/null || true
+        [ -z "$VIRTIOFSD_PID" ] || kill -KILL "$VIRTIOFSD_PID" 2>/dev/null || true
+        wait 2>/dev/null || true
+        if [ $rc -ne 0 ]; then
+                for f in serial.log notify.log virtiofsd.log qemu.log; do
+                        [ -s "$TMP/$f" ] || continue
+                        echo "----- $f" >&2
+                        tail -n 60 "$TMP/$f" >&2
+                done
+        fi
+        umount "$TMP/root" 2>/dev/null || true
+        [ -n "${COWVM_TEST_KEEP:-}" ] || rm -rf -- "$TMP"
+}
+trap cleanup EXIT
+
+mkdir -p "$TMP"/{upper,work,root}
+# What a VM's own upper layer would hold: its hostname and a test hook. The
+# hook writes into the root; the write must end up in the upper layer.
+mkdir -p "$TMP/upper/etc/cowvm-test.d"
+echo boot-test >"$TMP/upper/etc/hostname"
+cat >"$TMP/upper/etc/cowvm-test.d/50-marker.sh" <<'EOF'
+#!/bin/sh
+echo "hook ran on $(hostname)" >/var/tmp/hook-marker
+sync
+EOF
+chmod 0755 "$TMP/upper/etc/cowvm-test.d/50-marker.sh"
+
+mount -t overlay overlay -o "lowerdir=$BASE,upperdir=$TMP/upper,workdir=$TMP/work" "$TMP/root" ||
+        fail "cannot mount the overlay over $BASE"
+
+"$VIRTIOFSD" --socket-path="$TMP/virtiofsd.sock" -o source="$TMP/root" -o cache=auto \
+        >"$TMP/virtiofsd.log" 2>&1 &
+VIRTIOFSD_PID=$!
+for _ in $(seq 100); do
+        [ -S "$TMP/virtiofsd.sock" ] && break
+        kill -0 "$VIRTIOFSD_PID" 2>/dev/null || fail "virtiofsd exited at start"
+        sleep 0.05
+done
+[ -S "$TMP/virtiofsd.sock" ] || fail "virtiofsd did not create $TMP/virtiofsd.sock"
+
+T_START=$EPOCHREALTIME
+"$QEMU" -accel tcg -cpu max -m 512 -smp 1 -nodefaults -no-user-config -nographic \
+        -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
+        -chardev socket,id=fs,path="$TMP/virtiofsd.sock" -device vhost-user-fs-pci,chardev=fs,tag=myfs \
+        -kernel "$BASE/boot/vmlinuz" -initrd "$BASE/boot/initrd.img" \
+        -append "console=ttyS0 root=myfs rootfstype=virtiofs rw" \
+        -serial file:"$TMP/serial.log" \
+        -device virtio-serial-pci -chardev file,id=notify,path="$TMP/notify.log" \
+        -device virtconsole,chardev=notify \
+        -qmp unix:"$TMP/qmp.sock",server=on,wait=off \
+        </dev/null >"$TMP/qemu.log" 2>&1 &
+QEMU_PID=$!
+
+# wait_for WHAT SECONDS COMMAND...: polls COMMAND; fails early if QEMU died.
+# The limit only keeps a broken guest from hanging the test suite.
+wait_for() {
+        local what=$1 limit=$2 end
+        shift 2
+        end=$(( ${EPOCHREALTIME%.*} + limit ))
+        until "$@"; do
+                kill -0 "$QEMU_PID" 2>/dev/null || fail "QEMU exited while waiting for $what"
+                [ "${EPOCHREALTIME%.*}" -lt "$end" ] || fail "no $what after ${limit}s"
+                sleep 0.05
+        done
+}
+
+wait_for "READY=1 on the virtio console" 180 grep -qs '^READY=1' "$TMP/notify.log"
+T_READY=$EPOCHREALTIME
+
+grep -q '^cowvm-test-guest: booted boot-test' "$TMP/serial.log" ||
+        fail "the serial console does not say 'cowvm-test-guest: booted boot-test'"
+
+wait_for "hook marker in the upper layer" 60 test -s "$TMP/upper/var/tmp/hook-marker"
+grep -qx 'hook ran on boot-test' "$TMP/upper/var/tmp/hook-marker" || fail "unexpected hook marker: $(cat "$TMP/upper/var/tmp/hook-marker")"
+[ ! -e "$BASE/var/tmp/hook-marker" ] || fail "the guest wrote into the base tree $BASE"
+
+T_POWERDOWN=$EPOCHREALTIME
+printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"system_powerdown"}' |
+        socat -t 2 - UNIX-CONNECT:"$TMP/qmp.sock" >"$TMP/qmp.log" 2>&1 ||
+        fail "QMP system_powerdown failed: $(cat "$TMP/qmp.log")"
+grep -q '"return"' "$TMP/qmp.log" || fail "QMP did not answer: $(cat "$TMP/qmp.log")"
+
+end=$(( ${EPOCHREALTIME%.*} + 60 ))
+while kill -0 "$QEMU_PID" 2>/dev/null; do
+        [ "${EPOCHREALTIME%.*}" -lt "$end" ] || fail "QEMU still running 60s after system_powerdown"
+        sleep 0.05
+done
+wait "$QEMU_PID" || fail "QEMU exited with status $?"
+QEMU_PID=
+T_END=$EPOCHREALTIME
+
+tr -d '\r' <"$TMP/serial.log" | grep -q '^cowvm-test-guest: poweroff$' ||
+        fail "the guest did not report a clean poweroff on the serial console"
+
+elapsed() {
+        awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'
+}
+echo "boot-qemu: READY=1 after $(elapsed "$T_START" "$T_READY")s, poweroff took $(elapsed "$T_POWERDOWN" "$T_END")s," \
+     "QEMU ran $(elapsed "$T_START" "$T_END")s, whole test $(elapsed "$T0" "$T_END")s"
+echo "PASS"
