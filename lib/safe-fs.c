@@ -407,8 +407,11 @@ int safe_write_file_atomic_at(int root_fd, const char *path, const void *data, s
         if (exists && S_ISDIR(st.st_mode))
                 return -EISDIR;
         if (exists && S_ISREG(st.st_mode)) {
-                if (flags & SAFE_WRITE_KEEP_ATTRS) {
-                        mode = st.st_mode & 07777;
+                /* Not from a file with other links: the guest may have
+                 * hard-linked some other file here to have us copy its
+                 * owner and mode. And never set-id bits. */
+                if ((flags & SAFE_WRITE_KEEP_ATTRS) && st.st_nlink == 1) {
+                        mode = st.st_mode & 0777;
                         uid = st.st_uid;
                         gid = st.st_gid;
                 }

@@ -66,8 +66,9 @@ int safe_read_file_at(int root_fd, const char *path, size_t max_size, char **ret
                       struct stat *ret_st);
 
 typedef enum SafeWriteFlags {
-        /* Take mode, owner and group from the file being replaced, if it is a
-         * regular file; `mode`, `uid` and `gid` are used for a new file. */
+        /* Take mode (without set-id and sticky bits), owner and group from
+         * the file being replaced, if it is a regular file with a single link;
+         * `mode`, `uid` and `gid` are used otherwise. */
         SAFE_WRITE_KEEP_ATTRS = 1 << 0,
 } SafeWriteFlags;
 

@@ -616,11 +616,13 @@ static int prepare_ssh_dir(const InjectContext *c, const PasswdEntry *pw, char *
         if (!ssh)
                 return log_oom();
 
-        r = safe_mkdir_p_at(c->root_fd, pw->home, 0700, &home_fd);
+        /* Missing parents of the home are 0755 like /home; a home we had to
+         * create is the user's, 0700 (Debian's adduser default). */
+        r = safe_mkdir_p_at(c->root_fd, pw->home, 0755, &home_fd);
         if (r < 0)
                 return log_fs_error(c, r, "create the home directory", pw->home);
-        if (r > 0 && fchown(home_fd, pw->uid, pw->gid) < 0)
-                return log_error_errno(errno, "Failed to chown '%s' in the VM root %s: %m", pw->home,
+        if (r > 0 && (fchown(home_fd, pw->uid, pw->gid) < 0 || fchmod(home_fd, 0700) < 0))
+                return log_error_errno(errno, "Failed to set up the new home '%s' in the VM root %s: %m", pw->home,
                                        c->root_path);
 
         /* ~/.ssh itself must not be a symlink: we chown it below. */

@@ -15,7 +15,13 @@
  */
 
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -26,6 +32,7 @@
 #include "inject-test.h"
 #include "macro.h"
 #include "path-util.h"
+#include "safe-fs.h"
 
 #define KEY "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl one@host"
 #define HASH "$6$saltsalt$0123456789abcdefABCDEF./"
@@ -275,6 +282,23 @@ static void plant_netplan_to_outside(const Tree *t) {
         tree_write(t->root, "usr/sbin/netplan", "");
 }
 
+static void plant_hostname_setuid_hardlink(const Tree *t) {
+        _cleanup_free_ char *p = p2(t->root, "usr/bin/su");
+        tree_write(t->root, "usr/bin/su", "#!/bin/sh\n");
+        if (chmod(p, 04755) < 0)
+                abort();
+        hardlink(t->root, "usr/bin/su", t->root, "etc/hostname");
+}
+static void verify_hostname_not_setuid(const Tree *t) {
+        _cleanup_free_ char *p = p2(t->root, "etc/hostname"), *su = p2(t->root, "usr/bin/su");
+        struct stat st;
+        _cleanup_free_ char *s = tree_read(t->root, "usr/bin/su");
+
+        CHECK(stat(p, &st) >= 0 && (st.st_mode & 07777) == 0644);
+        CHECK(stat(su, &st) >= 0 && (st.st_mode & 07777) == 04755);
+        CHECK_STREQ(s, "#!/bin/sh\n");
+}
+
 static void plant_shadow_nul(const Tree *t) {
         _cleanup_free_ char *p = p2(t->root, "etc/shadow");
         FILE *f = fopen(p, "we");
@@ -338,6 +362,8 @@ static const Case cases[] = {
           "'/etc/systemd/system/multi-user.target.wants'", NULL, false },
         { "/etc/netplan -> absolute path outside", "[Network]\nDHCP=yes\n", plant_netplan_to_outside, EXPECT_FAIL,
           "'/etc/netplan' in the VM root", NULL, false },
+        { "/etc/hostname hard-linked to a set-uid binary", "", plant_hostname_setuid_hardlink, EXPECT_OK, NULL,
+          verify_hostname_not_setuid, false },
         { "/etc/shadow contains a NUL byte", "[Guest]\nPasswordHash=" HASH "\n", plant_shadow_nul, EXPECT_FAIL,
           "NUL byte", NULL, false },
 };
@@ -429,9 +455,41 @@ static void run_case(const Case *k) {
         tmpdir_remove(dir);
 }
 
+/* A kernel without openat2() (< 5.6), made with a seccomp filter that
+ * answers ENOSYS: opening the root must fail, before anything is touched. */
+static void test_no_openat2(void) {
+        struct sock_filter filter[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = { .len = ELEMENTSOF(filter), .filter = filter };
+        int status;
+        pid_t pid;
+
+        fprintf(stderr, "=== no openat2()\n");
+        pid = fork();
+        if (pid == 0) {
+                int fd = -EBADF, r;
+
+                if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+                    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+                        _exit(77);
+                r = safe_fs_open_root("/", &fd);
+                _exit(r == -ENOSYS && fd < 0 ? 0 : 1);
+        }
+        CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+        if (WEXITSTATUS(status) == 77)
+                fprintf(stderr, "SKIP: cannot install a seccomp filter\n");
+        else
+                CHECK(WEXITSTATUS(status) == 0);
+}
+
 int main(void) {
         for (size_t i = 0; i < ELEMENTSOF(cases); i++)
                 run_case(cases + i);
+        test_no_openat2();
         fprintf(stderr, "%zu hostile layouts, %u failed checks\n", ELEMENTSOF(cases), tests_failed);
         TESTS_EXIT();
 }
