@@ -393,7 +393,7 @@ static void run_case(const Case *k) {
         _cleanup_free_ char *dir = tmpdir_new();
         _cleanup_free_ char *root = p2(dir, "root"), *base = p2(dir, "base"), *outside = p2(dir, "outside"),
                             *other = p2(dir, "other"), *text = NULL, *log = NULL;
-        _cleanup_free_ char *before[4] = {}, *after[4] = {};
+        char *before[4] = {}, *after[4] = {};
         const char *watched[] = { base, outside, other };
         Tree t = { dir, root, outside, other };
         InjectContext c;
@@ -451,6 +451,10 @@ static void run_case(const Case *k) {
         if (k->verify)
                 k->verify(&t);
 
+        for (size_t i = 0; i < ELEMENTSOF(before); i++) {
+                free(before[i]);
+                free(after[i]);
+        }
         vm_definition_free(d);
         tmpdir_remove(dir);
 }
