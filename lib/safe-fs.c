@@ -248,14 +248,12 @@ static int reopen_regular(int path_fd, int dir_fd, const char *name, const struc
         snprintf(proc, sizeof(proc), "/proc/self/fd/%i", path_fd);
         fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0 && errno == ENOENT)
-                fd = openat2_fd(dir_fd, name, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW, 0,
-                                RESOLVE_CHILD_FLAGS);
+                fd = openat2_fd(dir_fd, name, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW, 0, RESOLVE_CHILD_FLAGS);
         else if (fd < 0)
                 fd = -errno;
         if (fd < 0)
                 return fd;
-        if (fstat(fd, &st2) < 0 || st2.st_dev != st->st_dev || st2.st_ino != st->st_ino ||
-            !S_ISREG(st2.st_mode)) {
+        if (fstat(fd, &st2) < 0 || st2.st_dev != st->st_dev || st2.st_ino != st->st_ino || !S_ISREG(st2.st_mode)) {
                 safe_close(fd);
                 return -EBADFD;
         }
@@ -384,8 +382,8 @@ static int write_all(int fd, const void *data, size_t size) {
         return 0;
 }
 
-int safe_write_file_atomic_at(int root_fd, const char *path, const void *data, size_t size, mode_t mode,
-                              uid_t uid, gid_t gid, SafeWriteFlags flags) {
+int safe_write_file_atomic_at(int root_fd, const char *path, const void *data, size_t size, mode_t mode, uid_t uid,
+                              gid_t gid, SafeWriteFlags flags) {
         _cleanup_close_ int dir_fd = -EBADF, fd = -EBADF;
         _cleanup_free_ char *name = NULL;
         char tmp[32];

@@ -79,8 +79,8 @@ typedef enum SafeWriteFlags {
  * through; a directory there is -EISDIR. If the file already has exactly this
  * content, mode and owner (and a single link) nothing is written: returns 0,
  * else 1. The parent directory must exist. */
-int safe_write_file_atomic_at(int root_fd, const char *path, const void *data, size_t size, mode_t mode,
-                              uid_t uid, gid_t gid, SafeWriteFlags flags);
+int safe_write_file_atomic_at(int root_fd, const char *path, const void *data, size_t size, mode_t mode, uid_t uid,
+                              gid_t gid, SafeWriteFlags flags);
 
 /* Makes `path` a symlink to `target` (a guest path, never resolved here),
  * replacing a file or symlink there atomically; -EISDIR for a directory.

@@ -28,8 +28,6 @@
 #define MULTI_USER_WANTS SYSTEMD_UNIT_DIR "/multi-user.target.wants/"
 #define CLOUD_INIT_DISABLED "/etc/cloud/cloud-init.disabled"
 
-
-
 static bool strv_empty(char *const *l) {
         return !l || !*l;
 }
@@ -40,8 +38,7 @@ static int log_fs_error(const InjectContext *c, int r, const char *verb, const c
         const char *why = safe_fs_error_explain(r);
 
         if (why)
-                return log_error_errno(r, "Failed to %s '%s' in the VM root %s: %s.", verb, path, c->root_path,
-                                       why);
+                return log_error_errno(r, "Failed to %s '%s' in the VM root %s: %s.", verb, path, c->root_path, why);
         return log_error_errno(r, "Failed to %s '%s' in the VM root %s: %m", verb, path, c->root_path);
 }
 
@@ -90,12 +87,13 @@ static void warn_if_symlink(const InjectContext *c, const char *path) {
         struct stat st;
 
         if (safe_lstat_at(c->root_fd, path, &st) >= 0 && S_ISLNK(st.st_mode))
-                log_warning("'%s' in the VM root %s is a symbolic link; replacing the link itself with a regular file.",
-                            path, c->root_path);
+                log_warning(
+                        "'%s' in the VM root %s is a symbolic link; replacing the link itself with a regular file.",
+                        path, c->root_path);
 }
 
-static int write_text(const InjectContext *c, const char *path, const char *content, mode_t mode, uid_t uid,
-                      gid_t gid, SafeWriteFlags flags) {
+static int write_text(const InjectContext *c, const char *path, const char *content, mode_t mode, uid_t uid, gid_t gid,
+                      SafeWriteFlags flags) {
         int r;
 
         r = make_parent(c, path);
@@ -162,10 +160,9 @@ static int managed_header(const InjectContext *c, char **ret) {
 }
 
 /* Lines of a text buffer: `line` without its '\n', `has_nl` whether it had one. */
-#define FOREACH_LINE(p, line, len, has_nl)                                                       \
-        for (const char *p = (in ?: ""), *line; *p && (line = p, len = strcspn(p, "\n"),        \
-                                                         has_nl = p[len] == '\n',               \
-                                                         p += len + (has_nl ? 1 : 0), true);)
+#define FOREACH_LINE(p, line, len, has_nl)                                                                            \
+        for (const char *p = (in ?: ""), *line;                                                                       \
+             *p && (line = p, len = strcspn(p, "\n"), has_nl = p[len] == '\n', p += len + (has_nl ? 1 : 0), true);)
 
 static int memstream_finish(FILE *f, char **buf, char **ret) {
         if (fflush(f) != 0 || ferror(f)) {
@@ -182,7 +179,7 @@ static int memstream_finish(FILE *f, char **buf, char **ret) {
 /* ---- /etc/fstab ----------------------------------------------------------- */
 
 static bool fstab_source_is_block_device(const char *spec, size_t n) {
-        static const char *const prefixes[] = { "LABEL=", "UUID=", "PARTUUID=", "PARTLABEL=", "ID=", "/dev/" };
+        static const char *const prefixes[] = {"LABEL=", "UUID=", "PARTUUID=", "PARTLABEL=", "ID=", "/dev/"};
 
         for (size_t i = 0; i < ELEMENTSOF(prefixes); i++)
                 if (n >= strlen(prefixes[i]) && strncmp(spec, prefixes[i], strlen(prefixes[i])) == 0)
@@ -362,7 +359,7 @@ static int netplan_config(const InjectContext *c, char **ret) {
                 header, mac, d->dhcp ? "true" : "false", d->dhcp ? "true" : "false");
         if (!strv_empty(d->addresses)) {
                 fputs("      addresses:\n", f);
-                STRV_FOREACH(a, d->addresses)
+                STRV_FOREACH (a, d->addresses)
                         fprintf(f, "        - \"%s\"\n", *a);
         }
         if (d->gateway)
@@ -373,7 +370,7 @@ static int netplan_config(const InjectContext *c, char **ret) {
                         d->gateway);
         if (!strv_empty(d->dns)) {
                 fputs("      nameservers:\n        addresses:\n", f);
-                STRV_FOREACH(a, d->dns)
+                STRV_FOREACH (a, d->dns)
                         fprintf(f, "          - \"%s\"\n", *a);
         }
         if (memstream_finish(f, &buf, ret) < 0)
@@ -400,11 +397,11 @@ static int networkd_config(const InjectContext *c, char **ret) {
         fprintf(f, "%s[Match]\nMACAddress=%s\n\n[Network]\n", header, mac);
         if (d->dhcp)
                 fputs("DHCP=yes\n", f);
-        STRV_FOREACH(a, d->addresses)
+        STRV_FOREACH (a, d->addresses)
                 fprintf(f, "Address=%s\n", *a);
         if (d->gateway)
                 fprintf(f, "Gateway=%s\n", d->gateway);
-        STRV_FOREACH(a, d->dns)
+        STRV_FOREACH (a, d->dns)
                 fprintf(f, "DNS=%s\n", *a);
         if (memstream_finish(f, &buf, ret) < 0)
                 return log_oom();
@@ -519,7 +516,7 @@ int inject_password(const InjectContext *c) {
 
 void passwd_entry_done(PasswdEntry *e) {
         free(e->home);
-        *e = (PasswdEntry) {};
+        *e = (PasswdEntry){};
 }
 
 int passwd_lookup(const char *in, const char *user, PasswdEntry *ret) {
@@ -555,15 +552,14 @@ int passwd_lookup(const char *in, const char *user, PasswdEntry *ret) {
                 snprintf(uid_s, sizeof(uid_s), "%.*s", (int) n[2], f[2]);
                 snprintf(gid_s, sizeof(gid_s), "%.*s", (int) n[3], f[3]);
                 /* (uid_t) -1 means "unchanged" to chown(): never a real owner. */
-                if (parse_unsigned(uid_s, 0, 0xfffffffeU, &uid) < 0 ||
-                    parse_unsigned(gid_s, 0, 0xfffffffeU, &gid) < 0)
+                if (parse_unsigned(uid_s, 0, 0xfffffffeU, &uid) < 0 || parse_unsigned(gid_s, 0, 0xfffffffeU, &gid) < 0)
                         return -EUCLEAN;
                 home = strndup(f[5], n[5]);
                 if (!home)
                         return -ENOMEM;
                 if (!path_is_normalized(home) || string_has_cc(home))
                         return -EUCLEAN;
-                *ret = (PasswdEntry) { .uid = uid, .gid = gid, .home = TAKE_PTR(home) };
+                *ret = (PasswdEntry){.uid = uid, .gid = gid, .home = TAKE_PTR(home)};
                 return 0;
         }
         return -ESRCH;
@@ -598,7 +594,7 @@ int authorized_keys_rewrite(const char *in, char *const *keys, char **ret) {
         }
         if (!strv_empty(keys)) {
                 fprintf(f, "%s" COWVM_KEYS_BEGIN "\n", last_nl ? "" : "\n");
-                STRV_FOREACH(k, keys)
+                STRV_FOREACH (k, keys)
                         fprintf(f, "%s\n", *k);
                 fputs(COWVM_KEYS_END "\n", f);
         }
@@ -664,10 +660,11 @@ static int load_passwd_entry(const InjectContext *c, PasswdEntry *ret) {
                 return r;
         r = passwd_lookup(passwd, c->def->user, ret);
         if (r == -ESRCH)
-                return log_error_errno(r,
-                                       "User '%s' (User= of VM '%s') does not exist in '/etc/passwd' in the VM root %s; "
-                                       "cowvm does not create users.",
-                                       c->def->user, c->def->name, c->root_path);
+                return log_error_errno(
+                        r,
+                        "User '%s' (User= of VM '%s') does not exist in '/etc/passwd' in the VM root %s; "
+                        "cowvm does not create users.",
+                        c->def->user, c->def->name, c->root_path);
         if (r == -EUCLEAN)
                 return log_error_errno(r,
                                        "The line of user '%s' in '/etc/passwd' in the VM root %s is malformed, or its "
@@ -688,8 +685,7 @@ int inject_authorized_keys(const InjectContext *c) {
                 /* Only clean up after an earlier definition, never fail for it. */
                 _cleanup_free_ char *passwd = NULL;
 
-                if (safe_read_file_at(c->root_fd, "/etc/passwd", INJECT_READ_MAX, &passwd, &(size_t) { 0 },
-                                      NULL) < 0 ||
+                if (safe_read_file_at(c->root_fd, "/etc/passwd", INJECT_READ_MAX, &passwd, &(size_t){0}, NULL) < 0 ||
                     passwd_lookup(passwd, d->user, &pw) < 0)
                         return 0;
                 file = path_join3(pw.home, ".ssh", "authorized_keys");
@@ -722,22 +718,21 @@ int inject_authorized_keys(const InjectContext *c) {
 
 /* ---- SSH host keys ------------------------------------------------------ */
 
-static const char keygen_unit[] =
-        "[Unit]\n"
-        "Description=Generate this VM's own SSH host keys\n"
-        "Documentation=man:config-inject(8)\n"
-        "# cowvm removes host keys that came with the base: VMs must not share them.\n"
-        "ConditionPathExists=|!/etc/ssh/ssh_host_ed25519_key\n"
-        "ConditionPathExists=|!/etc/ssh/ssh_host_ecdsa_key\n"
-        "ConditionPathExists=|!/etc/ssh/ssh_host_rsa_key\n"
-        "Before=ssh.service ssh.socket sshd.service\n"
-        "\n"
-        "[Service]\n"
-        "Type=oneshot\n"
-        "ExecStart=/usr/bin/ssh-keygen -A\n"
-        "\n"
-        "[Install]\n"
-        "WantedBy=multi-user.target\n";
+static const char keygen_unit[] = "[Unit]\n"
+                                  "Description=Generate this VM's own SSH host keys\n"
+                                  "Documentation=man:config-inject(8)\n"
+                                  "# cowvm removes host keys that came with the base: VMs must not share them.\n"
+                                  "ConditionPathExists=|!/etc/ssh/ssh_host_ed25519_key\n"
+                                  "ConditionPathExists=|!/etc/ssh/ssh_host_ecdsa_key\n"
+                                  "ConditionPathExists=|!/etc/ssh/ssh_host_rsa_key\n"
+                                  "Before=ssh.service ssh.socket sshd.service\n"
+                                  "\n"
+                                  "[Service]\n"
+                                  "Type=oneshot\n"
+                                  "ExecStart=/usr/bin/ssh-keygen -A\n"
+                                  "\n"
+                                  "[Install]\n"
+                                  "WantedBy=multi-user.target\n";
 
 /* Removes each /etc/ssh/ssh_host_* file that is byte-identical to the one
  * in the base: in the merged view this leaves a whiteout in the upper layer,
@@ -764,7 +759,7 @@ static int remove_base_host_keys(const InjectContext *c) {
                 if (strncmp(de->d_name, "ssh_host_", 9) == 0 && strv_extend(&names, de->d_name) < 0)
                         return log_oom();
 
-        STRV_FOREACH(n, names) {
+        STRV_FOREACH (n, names) {
                 _cleanup_free_ char *path = path_join("/etc/ssh", *n), *ours = NULL, *base = NULL;
                 size_t ours_size, base_size;
 
@@ -791,8 +786,8 @@ static int remove_base_host_keys(const InjectContext *c) {
                 if (r < 0)
                         ret = log_fs_error(c, r, "remove", path);
                 else
-                        log_info("Removed '%s' in %s: it came with the base, and VMs must not share host keys.",
-                                 path, c->root_path);
+                        log_info("Removed '%s' in %s: it came with the base, and VMs must not share host keys.", path,
+                                 c->root_path);
         }
         return ret;
 }
@@ -828,21 +823,20 @@ int inject_ssh_host_keys(const InjectContext *c) {
 
 /* ---- ReadyOn=guest: the guest's side of the protocol --------------------- */
 
-static const char ready_unit[] =
-        "[Unit]\n"
-        "Description=Tell the cowvm host that this VM has booted\n"
-        "Documentation=man:config-inject(8)\n"
-        "# The first virtio console is cowvm's readiness channel: KEY=VALUE lines.\n"
-        "Wants=dev-hvc0.device\n"
-        "After=dev-hvc0.device multi-user.target\n"
-        "\n"
-        "[Service]\n"
-        "Type=oneshot\n"
-        "RemainAfterExit=yes\n"
-        "ExecStart=/bin/sh -c 'echo READY=1 > /dev/hvc0'\n"
-        "\n"
-        "[Install]\n"
-        "WantedBy=multi-user.target\n";
+static const char ready_unit[] = "[Unit]\n"
+                                 "Description=Tell the cowvm host that this VM has booted\n"
+                                 "Documentation=man:config-inject(8)\n"
+                                 "# The first virtio console is cowvm's readiness channel: KEY=VALUE lines.\n"
+                                 "Wants=dev-hvc0.device\n"
+                                 "After=dev-hvc0.device multi-user.target\n"
+                                 "\n"
+                                 "[Service]\n"
+                                 "Type=oneshot\n"
+                                 "RemainAfterExit=yes\n"
+                                 "ExecStart=/bin/sh -c 'echo READY=1 > /dev/hvc0'\n"
+                                 "\n"
+                                 "[Install]\n"
+                                 "WantedBy=multi-user.target\n";
 
 int inject_ready_unit(const InjectContext *c) {
         _cleanup_free_ char *header = NULL, *unit = NULL;
@@ -910,10 +904,8 @@ int inject_cloud_init(const InjectContext *c) {
 
 int inject_all(const InjectContext *c) {
         static int (*const writers[])(const InjectContext *c) = {
-                inject_fstab,           inject_hostname,      inject_hosts,
-                inject_machine_id,      inject_network,       inject_password,
-                inject_authorized_keys, inject_ssh_host_keys, inject_ready_unit,
-                inject_cloud_init,
+                inject_fstab,    inject_hostname,        inject_hosts,         inject_machine_id, inject_network,
+                inject_password, inject_authorized_keys, inject_ssh_host_keys, inject_ready_unit, inject_cloud_init,
         };
         int ret = 0;
 

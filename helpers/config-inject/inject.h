@@ -19,9 +19,9 @@
 #include "vm-definition.h"
 
 typedef struct InjectContext {
-        int root_fd;            /* the VM's root, from safe_fs_open_root() */
-        const char *root_path;  /* where it is on the host, for messages */
-        int base_fd;            /* the base tree (to recognize its SSH host keys), or -EBADF */
+        int root_fd;           /* the VM's root, from safe_fs_open_root() */
+        const char *root_path; /* where it is on the host, for messages */
+        int base_fd;           /* the base tree (to recognize its SSH host keys), or -EBADF */
         const VmDefinition *def;
         /* Owner of the files cowvm creates for root in the guest: 0 in real
          * use; the tests, run unprivileged, pass their own ids. */

@@ -126,9 +126,9 @@ static int snap_one(const char *p, const struct stat *st, int flag, struct FTW *
                                 sprintf(hash + 2 * i, "%02x", h[i]);
                 }
         }
-        fprintf(snap_out, "%s %o %u:%u size=%lld ino=%llu hash=%s", p + snap_prefix,
-                (unsigned) st->st_mode, (unsigned) st->st_uid, (unsigned) st->st_gid, (long long) st->st_size,
-                (unsigned long long) st->st_ino, hash);
+        fprintf(snap_out, "%s %o %u:%u size=%lld ino=%llu hash=%s", p + snap_prefix, (unsigned) st->st_mode,
+                (unsigned) st->st_uid, (unsigned) st->st_gid, (long long) st->st_size, (unsigned long long) st->st_ino,
+                hash);
         if (S_ISLNK(st->st_mode)) {
                 char buf[4096];
                 ssize_t n = readlink(p, buf, sizeof(buf) - 1);
@@ -174,7 +174,7 @@ void context_init(InjectContext *c, const char *root, const char *base, const Vm
                 fixture_fail("open root", root);
         if (base && safe_fs_open_root(base, &base_fd) < 0)
                 fixture_fail("open base", base);
-        *c = (InjectContext) {
+        *c = (InjectContext){
                 .root_fd = root_fd,
                 .root_path = root,
                 .base_fd = base_fd,

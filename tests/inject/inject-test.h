@@ -14,22 +14,22 @@
 
 extern unsigned tests_failed;
 
-#define CHECK(expr)                                                                              \
-        do {                                                                                     \
-                if (!(expr)) {                                                                   \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr);   \
-                        tests_failed++;                                                          \
-                }                                                                                \
+#define CHECK(expr)                                                                                                   \
+        do {                                                                                                          \
+                if (!(expr)) {                                                                                        \
+                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr);                      \
+                        tests_failed++;                                                                               \
+                }                                                                                                     \
         } while (0)
 
-#define CHECK_STREQ(a, b)                                                                        \
-        do {                                                                                     \
-                const char *_a = (a), *_b = (b);                                                 \
-                if (!_a || !_b || strcmp(_a, _b) != 0) {                                         \
-                        fprintf(stderr, "%s:%d: %s:\n--- got\n%s\n--- expected\n%s\n---\n",       \
-                                __FILE__, __LINE__, #a, _a ? _a : "(null)", _b ? _b : "(null)"); \
-                        tests_failed++;                                                          \
-                }                                                                                \
+#define CHECK_STREQ(a, b)                                                                                             \
+        do {                                                                                                          \
+                const char *_a = (a), *_b = (b);                                                                      \
+                if (!_a || !_b || strcmp(_a, _b) != 0) {                                                              \
+                        fprintf(stderr, "%s:%d: %s:\n--- got\n%s\n--- expected\n%s\n---\n", __FILE__, __LINE__, #a,   \
+                                _a ? _a : "(null)", _b ? _b : "(null)");                                              \
+                        tests_failed++;                                                                               \
+                }                                                                                                     \
         } while (0)
 
 #define TESTS_EXIT() return tests_failed > 0 ? 1 : 0

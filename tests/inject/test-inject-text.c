@@ -9,30 +9,28 @@
 
 static void test_fstab(void) {
         _cleanup_free_ char *out = NULL, *out2 = NULL;
-        const char *in =
-                "# /etc/fstab: static file system information.\n"
-                "\n"
-                "PARTUUID=abc-01 / ext4 rw,discard,errors=remount-ro 0 1\n"
-                "UUID=1111-2222 /boot/efi vfat umask=0077 0 1\n"
-                "LABEL=data /srv ext4 defaults 0 2\n"
-                "PARTLABEL=swap none swap sw 0 0\n"
-                "/dev/sda3 none swap sw 0 0\n"
-                "  tmpfs\t/tmp tmpfs defaults 0 0\n"
-                "proc /proc proc defaults 0 0\n"
-                "server:/export /mnt nfs defaults 0 0";
+        const char *in = "# /etc/fstab: static file system information.\n"
+                         "\n"
+                         "PARTUUID=abc-01 / ext4 rw,discard,errors=remount-ro 0 1\n"
+                         "UUID=1111-2222 /boot/efi vfat umask=0077 0 1\n"
+                         "LABEL=data /srv ext4 defaults 0 2\n"
+                         "PARTLABEL=swap none swap sw 0 0\n"
+                         "/dev/sda3 none swap sw 0 0\n"
+                         "  tmpfs\t/tmp tmpfs defaults 0 0\n"
+                         "proc /proc proc defaults 0 0\n"
+                         "server:/export /mnt nfs defaults 0 0";
 
         CHECK(fstab_rewrite(in, &out) == 0);
-        CHECK_STREQ(out,
-                    "# /etc/fstab: static file system information.\n"
-                    "\n"
-                    "myfs / virtiofs defaults 0 0\n"
-                    "#cowvm-disabled: UUID=1111-2222 /boot/efi vfat umask=0077 0 1\n"
-                    "#cowvm-disabled: LABEL=data /srv ext4 defaults 0 2\n"
-                    "#cowvm-disabled: PARTLABEL=swap none swap sw 0 0\n"
-                    "#cowvm-disabled: /dev/sda3 none swap sw 0 0\n"
-                    "  tmpfs\t/tmp tmpfs defaults 0 0\n"
-                    "proc /proc proc defaults 0 0\n"
-                    "server:/export /mnt nfs defaults 0 0");
+        CHECK_STREQ(out, "# /etc/fstab: static file system information.\n"
+                         "\n"
+                         "myfs / virtiofs defaults 0 0\n"
+                         "#cowvm-disabled: UUID=1111-2222 /boot/efi vfat umask=0077 0 1\n"
+                         "#cowvm-disabled: LABEL=data /srv ext4 defaults 0 2\n"
+                         "#cowvm-disabled: PARTLABEL=swap none swap sw 0 0\n"
+                         "#cowvm-disabled: /dev/sda3 none swap sw 0 0\n"
+                         "  tmpfs\t/tmp tmpfs defaults 0 0\n"
+                         "proc /proc proc defaults 0 0\n"
+                         "server:/export /mnt nfs defaults 0 0");
         /* A second pass changes nothing. */
         CHECK(fstab_rewrite(out, &out2) == 0);
         CHECK_STREQ(out2, out);
@@ -119,8 +117,8 @@ static void test_passwd(void) {
 
 static void test_authorized_keys(void) {
         _cleanup_free_ char *out = NULL, *out2 = NULL, *out3 = NULL;
-        char *keys[] = { "ssh-ed25519 AAAA1 a@b", "ssh-rsa AAAA2 c@d", NULL };
-        char *keys2[] = { "ssh-ed25519 AAAA3 e@f", NULL };
+        char *keys[] = {"ssh-ed25519 AAAA1 a@b", "ssh-rsa AAAA2 c@d", NULL};
+        char *keys2[] = {"ssh-ed25519 AAAA3 e@f", NULL};
 
         CHECK(authorized_keys_rewrite("ssh-ed25519 GUEST own@key", keys, &out) == 0);
         CHECK_STREQ(out, "ssh-ed25519 GUEST own@key\n"
@@ -137,8 +135,8 @@ static void test_authorized_keys(void) {
         CHECK_STREQ(out3, "ssh-ed25519 GUEST own@key\n");
         free(out);
         /* A key the guest added after our block stays. */
-        CHECK(authorized_keys_rewrite("# BEGIN cowvm managed keys\nold\n# END cowvm managed keys\nguest-after\n", keys2,
-                                      &out) == 0);
+        CHECK(authorized_keys_rewrite("# BEGIN cowvm managed keys\nold\n# END cowvm managed keys\nguest-after\n",
+                                      keys2, &out) == 0);
         CHECK_STREQ(out, "guest-after\n# BEGIN cowvm managed keys\nssh-ed25519 AAAA3 e@f\n# END cowvm managed keys\n");
 }
 
