@@ -1,0 +1,820 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * ch-launch NAME: the ExecStart= of vm@NAME.service (Type=notify). Starts the
+ * hypervisor for the VM NAME and supervises it until it exits:
+ *   - READY=1 when the VM is up as ReadyOn= defines it (vmm: the hypervisor
+ *     runs it; guest: the guest wrote READY=1 to its first virtio console);
+ *   - every line of the guest's serial console into the journal, and a
+ *     console socket for an interactive attach;
+ *   - SIGTERM: ACPI power button, then a hard stop when the guest has not
+ *     powered off within the stop timeout (or at a second SIGTERM);
+ *   - the hypervisor's end becomes our exit status: 0 only when the guest
+ *     powered off by itself or on request.
+ * ch-launch stays the main process (MAINPID) so that systemd's SIGTERM
+ * reaches it and not the hypervisor: KillMode=mixed.
+ */
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "launch.h"
+#include "log.h"
+#include "path-util.h"
+#include "strv.h"
+#include "vm-identity.h"
+
+#define DEFAULT_STOP_TIMEOUT (90 * USEC_PER_SEC) /* systemd's DefaultTimeoutStopSec= */
+#define STOP_MARGIN_MAX (5 * USEC_PER_SEC)
+#define KILL_GRACE (3 * USEC_PER_SEC)
+#define SERIAL_FLUSH_DELAY (250 * USEC_PER_MSEC)
+
+
+static const char *arg_name;
+
+static int fd_nonblock(int fd) {
+        int flags;
+
+        if (fd < 0)
+                return 0;
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                return -errno;
+        return 0;
+}
+
+static void notify(const char *fmt, ...) _printf_(1, 2);
+static void notify(const char *fmt, ...) {
+        char buf[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        (void) sd_notify(false, buf);
+}
+
+void launch_status(Launch *l, const char *fmt, ...) {
+        char buf[900];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        log_debug("STATUS=%s", buf);
+        notify("STATUS=%s", buf);
+}
+
+int launch_pass_fd(Launch *l, int fd) {
+        if (l->n_pass_fds >= LAUNCH_MAX_PASS_FDS) {
+                safe_close(fd);
+                return -E2BIG;
+        }
+        l->pass_fds[l->n_pass_fds] = fd;
+        return 3 + (int) l->n_pass_fds++;
+}
+
+/* ---- the journal ------------------------------------------------------- */
+
+static void journal_line(Launch *l, const char *source, int priority, const char *line, size_t len,
+                         bool continued) {
+        char prio[2] = { (char) ('0' + priority), 0 };
+        char escaped[LINE_MAX_BYTES * 4 + 1];
+        size_t elen;
+        bool esc = console_escape(line, len, escaped, &elen);
+        JournalField f[8] = {
+                { "MESSAGE", escaped, elen },
+                { "PRIORITY", prio, 1 },
+                { "SYSLOG_IDENTIFIER", l->def->name, strlen(l->def->name) },
+                { "COWVM_VM", l->def->name, strlen(l->def->name) },
+                { "COWVM_SOURCE", source, strlen(source) },
+        };
+        size_t n = 5;
+
+        if (continued)
+                f[n++] = (JournalField) { "COWVM_CONTINUED", "1", 1 };
+        /* Escaping keeps `journalctl` readable; the bytes as sent stay here. */
+        if (esc)
+                f[n++] = (JournalField) { "COWVM_RAW", line, len };
+
+        if (l->journal_ok) {
+                int r = journal_writer_send(&l->journal, f, n);
+                if (r >= 0) {
+                        if (l->journal.head)
+                                (void) sd_event_source_set_enabled(l->journal_source, SD_EVENT_ON);
+                        return;
+                }
+                log_warning_errno(r, "Cannot write to the journal, console lines go to stderr from now on: %m");
+                l->journal_ok = false;
+        }
+        (void) fprintf(stderr, "%s %s: %.*s\n", l->def->name, source, (int) elen, escaped);
+}
+
+static void update_backpressure(Launch *l) {
+        int on = journal_writer_congested(&l->journal) ? SD_EVENT_OFF : SD_EVENT_ON;
+
+        if (l->serial_source)
+                (void) sd_event_source_set_enabled(l->serial_source, on);
+        if (l->stderr_source)
+                (void) sd_event_source_set_enabled(l->stderr_source, on);
+}
+
+static int journal_writable(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Launch *l = userdata;
+        int r;
+
+        r = journal_writer_flush(&l->journal);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot write to the journal: %m");
+                l->journal_ok = false;
+        }
+        if (!l->journal.head || r < 0)
+                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+        update_backpressure(l);
+        return 0;
+}
+
+/* ---- the serial console ------------------------------------------------ */
+
+static void serial_line(const char *line, size_t len, bool continued, void *userdata) {
+        journal_line(userdata, "console", LOG_INFO, line, len, continued);
+}
+
+static void console_client_close(Launch *l) {
+        l->console_client_source = sd_event_source_disable_unref(l->console_client_source);
+        l->console_client_fd = safe_close(l->console_client_fd);
+}
+
+static int serial_flush(sd_event_source *s, uint64_t usec, void *userdata) {
+        Launch *l = userdata;
+
+        /* A prompt ("login: ") has no newline; do not keep it back. */
+        line_buffer_flush(&l->serial_lines, serial_line, l);
+        return 0;
+}
+
+static int serial_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Launch *l = userdata;
+        char buf[16384];
+        ssize_t k;
+
+        k = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (k < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        if (k <= 0) {
+                line_buffer_flush(&l->serial_lines, serial_line, l);
+                l->serial_source = sd_event_source_disable_unref(l->serial_source);
+                l->serial_fd = safe_close(l->serial_fd);
+                return 0;
+        }
+        line_buffer_feed(&l->serial_lines, buf, (size_t) k, serial_line, l);
+
+        /* The interactive client sees what the journal sees; it is a viewer, so a
+         * client that does not keep up misses output rather than stalling the guest. */
+        if (l->console_client_fd >= 0 && send(l->console_client_fd, buf, (size_t) k, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
+            errno != EAGAIN)
+                console_client_close(l);
+
+        if (l->serial_lines.n > 0)
+                (void) sd_event_source_set_time_relative(l->serial_flush_timer, SERIAL_FLUSH_DELAY),
+                        (void) sd_event_source_set_enabled(l->serial_flush_timer, SD_EVENT_ONESHOT);
+        update_backpressure(l);
+        return 1;
+}
+
+int launch_attach_serial(Launch *l, int fd) {
+        int r;
+
+        l->serial_fd = fd;
+        if (!l->event)
+                return 0; /* before the event loop exists: attached in start() */
+        r = sd_event_add_io(l->event, &l->serial_source, fd, EPOLLIN, serial_io, l);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the serial console: %m");
+        return 0;
+}
+
+static int console_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Launch *l = userdata;
+        char buf[4096];
+        ssize_t k;
+
+        k = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (k < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        if (k <= 0) {
+                console_client_close(l);
+                return 0;
+        }
+        if (l->serial_fd >= 0)
+                (void) send(l->serial_fd, buf, (size_t) k, MSG_DONTWAIT | MSG_NOSIGNAL);
+        return 0;
+}
+
+static int console_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Launch *l = userdata;
+        int c, r;
+
+        c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (c < 0)
+                return 0;
+        /* One attached console at a time; the newest wins, like a serial line. */
+        console_client_close(l);
+        l->console_client_fd = c;
+        r = sd_event_add_io(l->event, &l->console_client_source, c, EPOLLIN, console_client_io, l);
+        if (r < 0)
+                console_client_close(l);
+        return 0;
+}
+
+static int console_listen(Launch *l) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (strlen(l->console_socket) >= sizeof sa.sun_path)
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, l->console_socket);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        (void) unlink(l->console_socket);
+        /* The console is root's: 0600 from the start, no window with a wider mode. */
+        mode_t old = umask(0077);
+        r = bind(fd, (struct sockaddr *) &sa, sizeof sa);
+        umask(old);
+        if (r < 0 || listen(fd, 4) < 0)
+                return -errno;
+        r = sd_event_add_io(l->event, &l->console_listen_source, fd, EPOLLIN, console_accept, l);
+        if (r < 0)
+                return r;
+        l->console_listen_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* ---- the notify channel (hvc0) and the hypervisor's stderr ---------------- */
+
+static void ready(Launch *l, const char *status) {
+        if (l->ready || l->stopping)
+                return;
+        l->ready = true;
+        log_info("%s", status);
+        notify("READY=1\nSTATUS=%s", status);
+}
+
+void launch_vmm_running(Launch *l, const char *detail) {
+        if (l->vmm_running)
+                return;
+        l->vmm_running = true;
+        if (l->def->ready_on == READY_ON_VMM)
+                ready(l, "VM running");
+        else
+                launch_status(l, "VM running, waiting for the guest to report READY=1 on hvc0");
+        log_debug("VM running (%s).", detail);
+}
+
+static void notify_line(const char *line, size_t len, bool continued, void *userdata) {
+        Launch *l = userdata;
+        const char *v;
+        size_t vl;
+
+        switch (continued ? GUEST_NOTIFY_IGNORED : guest_notify_parse(line, len, &v, &vl)) {
+        case GUEST_NOTIFY_READY:
+                if (l->def->ready_on == READY_ON_GUEST)
+                        ready(l, "Guest ready");
+                else
+                        log_debug("The guest reported READY=1.");
+                break;
+        case GUEST_NOTIFY_STATUS:
+                if (vl > 0 && !memchr(v, '\n', vl)) {
+                        log_info("Guest status: %.*s", (int) vl, v);
+                        launch_status(l, "Guest: %.*s", (int) vl, v);
+                }
+                break;
+        default:
+                /* Not ours to act on, but worth keeping. */
+                journal_line(l, "notify", LOG_DEBUG, line, len, continued);
+        }
+}
+
+static int notify_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Launch *l = userdata;
+        char buf[4096];
+        ssize_t k;
+
+        k = read(fd, buf, sizeof buf);
+        if (k < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        if (k <= 0) {
+                line_buffer_flush(&l->notify_lines, notify_line, l);
+                l->notify_source = sd_event_source_disable_unref(l->notify_source);
+                l->notify_fd = safe_close(l->notify_fd);
+                return 0;
+        }
+        line_buffer_feed(&l->notify_lines, buf, (size_t) k, notify_line, l);
+        return 1;
+}
+
+static void stderr_line(const char *line, size_t len, bool continued, void *userdata) {
+        journal_line(userdata, "hypervisor", LOG_WARNING, line, len, continued);
+}
+
+static int stderr_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Launch *l = userdata;
+        char buf[4096];
+        ssize_t k;
+
+        k = read(fd, buf, sizeof buf);
+        if (k < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0;
+        if (k <= 0) {
+                line_buffer_flush(&l->stderr_lines, stderr_line, l);
+                l->stderr_source = sd_event_source_disable_unref(l->stderr_source);
+                l->stderr_fd = safe_close(l->stderr_fd);
+                return 0;
+        }
+        line_buffer_feed(&l->stderr_lines, buf, (size_t) k, stderr_line, l);
+        update_backpressure(l);
+        return 1;
+}
+
+/* ---- stopping ------------------------------------------------------------ */
+
+static int kill_timer_fired(sd_event_source *s, uint64_t usec, void *userdata) {
+        Launch *l = userdata;
+
+        log_warning("The hypervisor (PID %d) is still running, sending SIGKILL.", (int) l->pid);
+        (void) syscall(SYS_pidfd_send_signal, l->pidfd, SIGKILL, NULL, 0);
+        return 0;
+}
+
+static void hard_stop(Launch *l) {
+        if (l->forced)
+                return;
+        l->forced = true;
+        notify("STOPPING=1\nSTATUS=Stopping the VM hard");
+        (void) l->backend->force_stop(l);
+        l->stop_timer = sd_event_source_disable_unref(l->stop_timer);
+        (void) sd_event_add_time_relative(l->event, &l->kill_timer, CLOCK_MONOTONIC, KILL_GRACE, 0,
+                                          kill_timer_fired, l);
+}
+
+void launch_fail(Launch *l, const char *fmt, ...) {
+        char buf[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        log_error("%s", buf);
+        if (!l->failure)
+                l->failure = strdup(buf);
+        hard_stop(l);
+}
+
+static int stop_timer_fired(sd_event_source *s, uint64_t usec, void *userdata) {
+        Launch *l = userdata;
+        char t[64];
+
+        launch_fail(l, "The guest did not power off within %s of the ACPI power button; stopping it hard.",
+                    format_timespan_unit(t, sizeof t, l->stop_timeout));
+        return 0;
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Launch *l = userdata;
+        char t[64];
+        int r;
+
+        if (l->stopping) {
+                log_notice("Second stop request: stopping the VM hard.");
+                hard_stop(l);
+                return 0;
+        }
+        l->stopping = true;
+
+        if (!l->ready)
+                log_warning("Stop requested before the VM was ready: %s.",
+                            l->def->ready_on == READY_ON_GUEST
+                                    ? (l->vmm_running ? "the guest never wrote READY=1 to its virtio console (hvc0)"
+                                                      : "the hypervisor never reported the VM running")
+                                    : "the hypervisor never reported the VM running");
+
+        notify("STOPPING=1\nSTATUS=Pressing the ACPI power button, waiting for the guest to power off");
+        r = l->backend->request_poweroff(l);
+        if (r < 0) {
+                log_warning_errno(r, "Could not press the power button: %m");
+                hard_stop(l);
+                return 0;
+        }
+        log_info("Pressed the ACPI power button; waiting up to %s for the guest to power off.",
+                 format_timespan_unit(t, sizeof t, l->stop_timeout));
+        if (l->stop_timeout != USEC_INFINITY)
+                (void) sd_event_add_time_relative(l->event, &l->stop_timer, CLOCK_MONOTONIC, l->stop_timeout, 0,
+                                                  stop_timer_fired, l);
+        return 0;
+}
+
+static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        Launch *l = userdata;
+        const char *hv = hypervisor_to_string(l->backend->id);
+        int code = EXIT_SUCCESS;
+
+        /* Drain what the hypervisor wrote last (a panic, its own errors). All
+         * our ends are non-blocking; the handlers return 1 while they read. */
+        for (int i = 0; i < 4096 && l->serial_fd >= 0 && serial_io(NULL, l->serial_fd, EPOLLIN, l) > 0; i++)
+                ;
+        for (int i = 0; i < 4096 && l->notify_fd >= 0 && notify_io(NULL, l->notify_fd, EPOLLIN, l) > 0; i++)
+                ;
+        for (int i = 0; i < 4096 && l->stderr_fd >= 0 && stderr_io(NULL, l->stderr_fd, EPOLLIN, l) > 0; i++)
+                ;
+        line_buffer_flush(&l->serial_lines, serial_line, l);
+        line_buffer_flush(&l->stderr_lines, stderr_line, l);
+
+        if (si->si_code == CLD_EXITED && si->si_status == 0) {
+                if (l->failure)
+                        code = EXIT_FAILURE;
+                else if (l->forced) {
+                        log_error("%s exited after a hard stop.", hv);
+                        code = EXIT_FAILURE;
+                } else
+                        log_info("The VM powered off.");
+        } else if (si->si_code == CLD_EXITED) {
+                log_error("%s exited with status %d.", hv, si->si_status);
+                code = EXIT_FAILURE;
+        } else {
+                log_error("%s was killed by signal SIG%s%s.", hv, sigabbrev_np(si->si_status) ?: "?",
+                          si->si_code == CLD_DUMPED ? " (core dumped)" : "");
+                code = EXIT_FAILURE;
+        }
+        if (l->failure && code == EXIT_FAILURE)
+                notify("STATUS=Failed: %s", l->failure);
+        else
+                notify("STATUS=Stopped");
+
+        l->pid = 0;
+        return sd_event_exit(l->event, code);
+}
+
+/* ---- starting ------------------------------------------------------------ */
+
+static char *find_in_path(const char *name) {
+        const char *path = getenv("PATH") ?: "/usr/local/bin:/usr/bin:/bin";
+        _cleanup_free_ char *copy = strdup(path);
+        char *state = NULL;
+
+        if (!copy)
+                return NULL;
+        for (char *d = strtok_r(copy, ":", &state); d; d = strtok_r(NULL, ":", &state)) {
+                _cleanup_free_ char *p = path_join(d, name);
+                if (p && access(p, X_OK) >= 0)
+                        return TAKE_PTR(p);
+        }
+        return NULL;
+}
+
+static int pick_hypervisor(Launch *l, char **ret_binary) {
+        const char *ch = getenv("COWVM_CLOUD_HYPERVISOR"), *qemu = getenv("COWVM_QEMU");
+        _cleanup_free_ char *ch_path = NULL, *qemu_path = NULL;
+        Hypervisor h = l->def->hypervisor;
+
+        if (h != HYPERVISOR_QEMU)
+                ch_path = ch ? strdup(ch) : find_in_path("cloud-hypervisor");
+        if (h != HYPERVISOR_CLOUD_HYPERVISOR)
+                qemu_path = qemu ? strdup(qemu) : find_in_path("qemu-system-x86_64");
+
+        if (h < 0)
+                h = ch_path ? HYPERVISOR_CLOUD_HYPERVISOR : HYPERVISOR_QEMU;
+        if (h == HYPERVISOR_CLOUD_HYPERVISOR && !ch_path)
+                return log_error_errno(-ENOENT, "%s: Hypervisor=cloud-hypervisor, but cloud-hypervisor is not in $PATH "
+                                                "(or set $COWVM_CLOUD_HYPERVISOR).", l->def->path);
+        if (h == HYPERVISOR_QEMU && !qemu_path)
+                return log_error_errno(-ENOENT, "No hypervisor found: install cloud-hypervisor, or QEMU "
+                                                "(Debian: qemu-system-x86) for qemu-system-x86_64.");
+
+        l->backend = h == HYPERVISOR_QEMU ? &backend_qemu : &backend_cloud_hypervisor;
+        if (h == HYPERVISOR_QEMU)
+                *ret_binary = TAKE_PTR(qemu_path);
+        else
+                *ret_binary = TAKE_PTR(ch_path);
+        return 0;
+}
+
+static usec_t pick_stop_timeout(const VmDefinition *def) {
+        const char *e = getenv("COWVM_STOP_TIMEOUT_USEC");
+        usec_t t = DEFAULT_STOP_TIMEOUT;
+
+        if (e) {
+                char *end;
+                errno = 0;
+                unsigned long long v = strtoull(e, &end, 10);
+                if (errno == 0 && *end == '\0' && end != e)
+                        t = v == 0 ? USEC_INFINITY : (usec_t) v;
+                else if (streq(e, "infinity"))
+                        t = USEC_INFINITY;
+                else
+                        log_warning("Ignoring invalid $COWVM_STOP_TIMEOUT_USEC=%s.", e);
+        } else if (def->timeout_stop_usec != USEC_UNSET)
+                t = def->timeout_stop_usec == 0 ? USEC_INFINITY : def->timeout_stop_usec;
+
+        if (t == USEC_INFINITY)
+                return t;
+        /* Leave systemd's own timeout room to see our hard stop through. */
+        return t - (t / 5 < STOP_MARGIN_MAX ? t / 5 : STOP_MARGIN_MAX);
+}
+
+/* In the child: fds to 0, 1, 2 and 3..; no other fd, default signals. */
+static _noreturn_ void exec_child(Launch *l, char **argv, int devnull) {
+        int tmp[3 + LAUNCH_MAX_PASS_FDS], src[3 + LAUNCH_MAX_PASS_FDS];
+        size_t n = 3 + l->n_pass_fds;
+        sigset_t ss;
+
+        src[0] = devnull;
+        src[1] = l->child_stdout >= 0 ? l->child_stdout : l->child_stderr;
+        src[2] = l->child_stderr;
+        for (size_t i = 0; i < l->n_pass_fds; i++)
+                src[3 + i] = l->pass_fds[i];
+
+        /* Two steps, so that no source is overwritten before it was copied. */
+        for (size_t i = 0; i < n; i++) {
+                tmp[i] = fcntl(src[i], F_DUPFD, (int) n);
+                if (tmp[i] < 0)
+                        _exit(126);
+        }
+        for (size_t i = 0; i < n; i++)
+                if (dup2(tmp[i], (int) i) < 0)
+                        _exit(126);
+        (void) syscall(SYS_close_range, (unsigned) n, ~0U, 0);
+
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        sigemptyset(&ss);
+        (void) sigprocmask(SIG_SETMASK, &ss, NULL);
+        for (int sig = 1; sig < _NSIG; sig++)
+                (void) signal(sig, SIG_DFL);
+
+        execv(argv[0], argv);
+        (void) dprintf(STDERR_FILENO, "Failed to execute %s: %m\n", argv[0]);
+        _exit(127);
+}
+
+static int spawn(Launch *l, char **argv) {
+        _cleanup_close_ int devnull = -EBADF;
+        int p[2];
+        pid_t pid;
+        int r;
+
+        devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (devnull < 0)
+                return log_error_errno(errno, "Failed to open /dev/null: %m");
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return log_error_errno(errno, "Failed to create a pipe: %m");
+        l->stderr_fd = p[0];
+        l->child_stderr = p[1];
+        /* Our ends never block (the drain at exit relies on it); the child's do. */
+        if ((r = fd_nonblock(l->stderr_fd)) < 0 || (r = fd_nonblock(l->notify_fd)) < 0 ||
+            (r = fd_nonblock(l->serial_fd)) < 0)
+                return log_error_errno(r, "Failed to make a channel non-blocking: %m");
+
+        pid = fork();
+        if (pid < 0)
+                return log_error_errno(errno, "Failed to fork: %m");
+        if (pid == 0)
+                exec_child(l, argv, devnull);
+        l->pid = pid;
+
+        /* Our copies of the child's ends: the child holds them now. */
+        for (size_t i = 0; i < l->n_pass_fds; i++)
+                l->pass_fds[i] = safe_close(l->pass_fds[i]);
+        l->n_pass_fds = 0;
+        l->child_stdout = safe_close(l->child_stdout);
+        l->child_stderr = safe_close(l->child_stderr);
+
+        l->pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        if (l->pidfd < 0)
+                return log_error_errno(errno, "Failed to open a pidfd for PID %d: %m", (int) pid);
+        r = sd_event_add_child_pidfd(l->event, &l->child_source, l->pidfd, WEXITED, on_child, l);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the hypervisor: %m");
+        return 0;
+}
+
+static void launch_done(Launch *l) {
+        if (l->backend && l->backend->done)
+                l->backend->done(l);
+        if (l->pid > 0) {
+                /* Only on our own error paths: never leave a hypervisor behind. */
+                (void) kill(l->pid, SIGKILL);
+                (void) waitpid(l->pid, NULL, 0);
+        }
+        sd_event_source_disable_unref(l->child_source);
+        sd_event_source_disable_unref(l->serial_source);
+        sd_event_source_disable_unref(l->serial_flush_timer);
+        sd_event_source_disable_unref(l->notify_source);
+        sd_event_source_disable_unref(l->stderr_source);
+        sd_event_source_disable_unref(l->console_listen_source);
+        sd_event_source_disable_unref(l->console_client_source);
+        sd_event_source_disable_unref(l->journal_source);
+        sd_event_source_disable_unref(l->stop_timer);
+        sd_event_source_disable_unref(l->kill_timer);
+        if (l->journal_ok) {
+                /* Last lines: give journald a moment, never forever. */
+                for (int i = 0; i < 100 && l->journal.head; i++) {
+                        if (journal_writer_flush(&l->journal) < 0)
+                                break;
+                        if (l->journal.head)
+                                (void) usleep(10000);
+                }
+        }
+        journal_writer_done(&l->journal);
+        for (size_t i = 0; i < l->n_pass_fds; i++)
+                safe_close(l->pass_fds[i]);
+        safe_close(l->child_stdout);
+        safe_close(l->child_stderr);
+        safe_close(l->pidfd);
+        safe_close(l->serial_fd);
+        safe_close(l->notify_fd);
+        safe_close(l->stderr_fd);
+        safe_close(l->console_client_fd);
+        safe_close(l->console_listen_fd);
+        if (l->console_socket)
+                (void) unlink(l->console_socket);
+        free(l->api_socket);
+        free(l->serial_socket);
+        free(l->console_socket);
+        free(l->failure);
+        free((char *) l->config.binary);
+        free((char *) l->config.cmdline);
+        free((char *) l->config.uuid);
+        vm_definition_free(l->def);
+        sd_event_unref(l->event);
+}
+
+static int run(int argc, char *argv[]) {
+        _cleanup_(launch_done) Launch l = {
+                .config = LAUNCH_CONFIG_NULL,
+                .pidfd = -EBADF,
+                .child_stdout = -EBADF,
+                .child_stderr = -EBADF,
+                .serial_fd = -EBADF,
+                .notify_fd = -EBADF,
+                .stderr_fd = -EBADF,
+                .console_listen_fd = -EBADF,
+                .console_client_fd = -EBADF,
+                .journal = { .fd = -EBADF },
+        };
+        _cleanup_strv_free_ char **args = NULL;
+        char *binary = NULL, *cmdline = NULL, *uuid;
+        const char *accel_reason = NULL;
+        bool kvm = false;
+        sigset_t ss;
+        int r;
+
+        if (argc != 2 || argv[1][0] == '-') {
+                if (argc == 2 && (streq(argv[1], "--help") || streq(argv[1], "-h"))) {
+                        printf("%s NAME\n\nStarts and supervises the VM NAME; see ch-launch(8).\n",
+                               program_invocation_short_name);
+                        return 0;
+                }
+                return log_error_errno(-EINVAL, "Usage: %s NAME", program_invocation_short_name);
+        }
+        arg_name = argv[1];
+
+        /* First of all, before any child exists: signals arrive through sd-event. */
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGCHLD);
+        if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
+                return log_error_errno(errno, "Failed to block signals: %m");
+
+        r = vm_definition_load(arg_name, &l.def);
+        if (r < 0)
+                return r;
+
+        r = pick_hypervisor(&l, &binary);
+        if (r < 0)
+                return r;
+        l.config.binary = binary;
+
+        r = accel_probe(&kvm, &accel_reason);
+        if (r < 0)
+                return r;
+        if (l.backend->id == HYPERVISOR_CLOUD_HYPERVISOR && !kvm)
+                return log_error_errno(-EOPNOTSUPP,
+                                       "Cloud Hypervisor needs KVM, which is not usable here (%s). "
+                                       "Set Hypervisor=qemu in %s.", accel_reason, l.def->path);
+
+        if (mkdir(l.def->runtime_dir, 0755) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Failed to create %s: %m", l.def->runtime_dir);
+        l.api_socket = path_join(l.def->runtime_dir, "api.sock");
+        l.serial_socket = path_join(l.def->runtime_dir, "serial.sock");
+        l.console_socket = path_join(l.def->runtime_dir, "console.sock");
+        uuid = malloc(37);
+        if (!l.api_socket || !l.serial_socket || !l.console_socket || !uuid)
+                return log_oom();
+        vm_uuid(l.def->name, uuid);
+        l.config.uuid = uuid;
+        r = vm_definition_kernel_command_line(l.def, "ttyS0", &cmdline);
+        if (r < 0)
+                return log_oom();
+        l.config.cmdline = cmdline;
+        l.config.name = l.def->name;
+        l.config.kernel = l.def->kernel_path;
+        l.config.initrd = l.def->initrd_path;
+        l.config.cpus = l.def->cpus;
+        l.config.memory = l.def->memory;
+        l.config.virtiofsd_socket = l.def->virtiofsd_socket;
+        l.config.kvm = kvm;
+        l.stop_timeout = pick_stop_timeout(l.def);
+
+        if (access(l.def->kernel_path, R_OK) < 0)
+                return log_error_errno(errno, "Cannot read the kernel %s: %m", l.def->kernel_path);
+
+        r = l.backend->prepare(&l);
+        if (r < 0)
+                return r;
+        r = l.backend->build_argv(&l.config, &args);
+        if (r == -EINVAL)
+                return log_error_errno(r, "Cannot express the VM's paths on the %s command line "
+                                          "(a ',' in a path?).", hypervisor_to_string(l.backend->id));
+        if (r < 0)
+                return log_oom();
+
+        r = sd_event_default(&l.event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate an event loop: %m");
+        r = sd_event_add_signal(l.event, NULL, SIGTERM, on_sigterm, &l);
+        if (r >= 0)
+                r = sd_event_add_signal(l.event, NULL, SIGINT, on_sigterm, &l);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch signals: %m");
+
+        l.journal_ok = journal_writer_open(&l.journal, NULL) >= 0;
+        if (l.journal_ok) {
+                r = sd_event_add_io(l.event, &l.journal_source, l.journal.fd, EPOLLOUT, journal_writable, &l);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to watch the journal socket: %m");
+                (void) sd_event_source_set_enabled(l.journal_source, SD_EVENT_OFF);
+        } else
+                log_debug("No journal socket; console lines go to stderr.");
+
+        r = sd_event_add_time_relative(l.event, &l.serial_flush_timer, CLOCK_MONOTONIC, SERIAL_FLUSH_DELAY, 0,
+                                       serial_flush, &l);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add a timer: %m");
+        (void) sd_event_source_set_enabled(l.serial_flush_timer, SD_EVENT_OFF);
+
+        if (l.serial_fd >= 0) {
+                r = launch_attach_serial(&l, l.serial_fd);
+                if (r < 0)
+                        return r;
+        }
+        r = console_listen(&l);
+        if (r < 0)
+                log_warning_errno(r, "Cannot listen on %s, no interactive console: %m", l.console_socket);
+
+        launch_status(&l, "Starting %s (%s)...", hypervisor_to_string(l.backend->id), accel_reason);
+        if (log_get_max_level() >= LOG_DEBUG)
+                STRV_FOREACH(a, args)
+                        log_debug("argv: %s", *a);
+
+        r = spawn(&l, args);
+        if (r < 0)
+                return r;
+
+        r = sd_event_add_io(l.event, &l.notify_source, l.notify_fd, EPOLLIN, notify_io, &l);
+        if (r >= 0)
+                r = sd_event_add_io(l.event, &l.stderr_source, l.stderr_fd, EPOLLIN, stderr_io, &l);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the hypervisor's output: %m");
+        r = l.backend->started(&l);
+        if (r < 0)
+                return r;
+        log_info("Started %s (PID %d, %s).", hypervisor_to_string(l.backend->id), (int) l.pid, accel_reason);
+
+        r = sd_event_loop(l.event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        return r; /* the exit code on_child() chose */
+}
+
+int main(int argc, char *argv[]) {
+        int r;
+
+        log_setup("ch-launch", LOG_TARGET_CONSOLE);
+        r = run(argc, argv);
+        return r < 0 ? EXIT_FAILURE : r;
+}

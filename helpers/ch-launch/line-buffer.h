@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Splits a byte stream (a guest's serial console, a hypervisor's stderr)
+ * into lines for the journal. A line longer than LINE_MAX_BYTES is passed on
+ * in pieces of that size: nothing is ever dropped. The trailing '\r' of a
+ * CRLF (serial consoles and ttys with ONLCR send them) is removed.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define LINE_MAX_BYTES 4096
+
+typedef void (*line_cb)(const char *line, size_t len, bool continued, void *userdata);
+
+typedef struct LineBuffer {
+        char buf[LINE_MAX_BYTES];
+        size_t n;
+        bool continued; /* the next piece continues a line already passed on */
+} LineBuffer;
+
+void line_buffer_feed(LineBuffer *b, const char *data, size_t len, line_cb cb, void *userdata);
+/* Passes on a pending partial line (at EOF, or when it sat too long: a login prompt). */
+void line_buffer_flush(LineBuffer *b, line_cb cb, void *userdata);
+
+/* What a line of the guest's notify channel (hvc0) says; see guest_notify_parse(). */
+typedef enum GuestNotify {
+        GUEST_NOTIFY_IGNORED,
+        GUEST_NOTIFY_READY,  /* READY=1 */
+        GUEST_NOTIFY_STATUS, /* STATUS=text; *ret_value points into the line */
+} GuestNotify;
+
+/* Parses one line of the sd_notify-style protocol of docs/design.md. Only
+ * exact "READY=1" and "STATUS=..." count; everything else is ignored. */
+GuestNotify guest_notify_parse(const char *line, size_t len, const char **ret_value, size_t *ret_value_len);
+
+/* Escapes C0 control characters but '\t' (and DEL) as \xNN so that a console
+ * line with ANSI colour codes stays readable text in the journal instead of a
+ * blob. Returns true if anything was escaped. `out` must hold 4*len+1 bytes. */
+bool console_escape(const char *line, size_t len, char *out, size_t *ret_len);
