@@ -67,7 +67,7 @@ static const char *skip_value(const char *p, const char *e, unsigned depth) {
         }
         /* number, true, false, null: a run of their characters */
         const char *s = p;
-        while (p < e && strchr("0123456789+-.eEtruefalsn", *p))
+        while (p < e && *p && strchr("0123456789+-.eEtruefalsn", *p))
                 p++;
         return p > s ? p : NULL;
 }

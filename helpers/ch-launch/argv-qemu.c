@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/* QEMU's command line for a LaunchConfig; see backend-qemu.c for why each
+ * channel is what it is. Pure, so the unit tests check it. */
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "launch.h"
+#include "strv.h"
+
+int strv_extendf(char ***l, const char *fmt, ...) {
+        _cleanup_free_ char *s = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        return strv_extend(l, s);
+}
+
+static int extend_many(char ***l, const char *const *args) {
+        for (; *args; args++) {
+                int r = strv_extend(l, *args);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int qemu_build_argv(const LaunchConfig *c, char ***ret) {
+        _cleanup_strv_free_ char **a = NULL;
+        uint64_t mib = (c->memory + (1 << 20) - 1) >> 20;
+        int r;
+
+        if (!c->binary || !c->kernel || !c->cmdline || c->cpus == 0 || mib == 0 || !c->uuid ||
+            c->qmp_fd < 0 || c->serial_fd < 0 || c->notify_fd < 0 || c->vhost_user_fd < 0)
+                return -EINVAL;
+        /* QEMU's option parser takes ",," for a literal ','; the kernel path is
+         * the only free-form value in an option list here. */
+        if (strchr(c->kernel, ',') || (c->initrd && strchr(c->initrd, ',')))
+                return -EINVAL;
+
+        r = extend_many(&a, (const char *const[]) { c->binary, "-name", c->name, "-nodefaults", "-no-user-config",
+                                                     "-display", "none", NULL });
+        if (r < 0)
+                return r;
+        if (c->kvm)
+                r = extend_many(&a, (const char *const[]) { "-accel", "kvm", "-cpu", "host", NULL });
+        else
+                r = extend_many(&a, (const char *const[]) { "-accel", "tcg", "-cpu", "max", NULL });
+        if (r < 0)
+                return r;
+
+        if ((r = strv_extend(&a, "-smp")) < 0 || (r = strv_extendf(&a, "%u", c->cpus)) < 0 ||
+            (r = strv_extend(&a, "-m")) < 0 || (r = strv_extendf(&a, "%" PRIu64 "M", mib)) < 0 ||
+            (r = strv_extend(&a, "-object")) < 0 ||
+            (r = strv_extendf(&a, "memory-backend-memfd,id=mem,size=%" PRIu64 "M,share=on", mib)) < 0 ||
+            (r = strv_extend(&a, "-numa")) < 0 || (r = strv_extend(&a, "node,memdev=mem")) < 0)
+                return r;
+
+        if ((r = strv_extend(&a, "-kernel")) < 0 || (r = strv_extend(&a, c->kernel)) < 0)
+                return r;
+        if (c->initrd && ((r = strv_extend(&a, "-initrd")) < 0 || (r = strv_extend(&a, c->initrd)) < 0))
+                return r;
+        if ((r = strv_extend(&a, "-append")) < 0 || (r = strv_extend(&a, c->cmdline)) < 0)
+                return r;
+
+        if ((r = strv_extend(&a, "-chardev")) < 0 || (r = strv_extendf(&a, "socket,id=vfs,fd=%d", c->vhost_user_fd)) < 0 ||
+            (r = strv_extend(&a, "-device")) < 0 ||
+            (r = strv_extend(&a, "vhost-user-fs-pci,chardev=vfs,tag=" VIRTIOFS_ROOT_TAG)) < 0)
+                return r;
+
+        if ((r = strv_extend(&a, "-chardev")) < 0 ||
+            (r = strv_extendf(&a, "socket,id=serial0,fd=%d", c->serial_fd)) < 0 || (r = strv_extend(&a, "-serial")) < 0 ||
+            (r = strv_extend(&a, "chardev:serial0")) < 0)
+                return r;
+
+        if ((r = strv_extend(&a, "-device")) < 0 || (r = strv_extend(&a, "virtio-serial-pci,id=vser0")) < 0 ||
+            (r = strv_extend(&a, "-chardev")) < 0 || (r = strv_extendf(&a, "socket,id=notify,fd=%d", c->notify_fd)) < 0 ||
+            (r = strv_extend(&a, "-device")) < 0 || (r = strv_extend(&a, "virtconsole,bus=vser0.0,chardev=notify")) < 0)
+                return r;
+
+        if ((r = strv_extend(&a, "-chardev")) < 0 || (r = strv_extendf(&a, "socket,id=qmp,fd=%d", c->qmp_fd)) < 0 ||
+            (r = strv_extend(&a, "-mon")) < 0 || (r = strv_extend(&a, "chardev=qmp,mode=control")) < 0)
+                return r;
+
+        if ((r = strv_extend(&a, "-smbios")) < 0 || (r = strv_extendf(&a, "type=1,uuid=%s", c->uuid)) < 0)
+                return r;
+
+        *ret = TAKE_PTR(a);
+        return 0;
+}
+
