@@ -83,7 +83,7 @@ find_kernel_deb() {
 }
 
 KERNEL_DEB=$(find_kernel_deb)
-STAMP="script=$(sha256sum <"$0" | cut -d' ' -f1) kernel=$(basename "$KERNEL_DEB") busybox=$("$BUSYBOX" | head -n1)"
+STAMP="script=$(sha256sum <"$0" | cut -d' ' -f1) kernel=$(basename "$KERNEL_DEB") busybox=$(sha256sum <"$BUSYBOX" | cut -d" " -f1)"
 
 if [ -f "$OUTDIR/.cowvm-test-base" ] && [ "$(cat "$OUTDIR/.cowvm-test-base")" = "$STAMP" ]; then
         log "$OUTDIR is up to date"
@@ -105,7 +105,7 @@ trap cleanup EXIT
 # Only the kernel image and the module directory are needed, not the 400 MB of
 # all modules: extract /boot and the module tree, then copy what we use.
 dpkg-deb -x "$KERNEL_DEB" "$SCRATCH/kernel"
-KVER=$(ls -1 "$SCRATCH/kernel/lib/modules" | head -n1)
+KVER=$(ls -1 "$SCRATCH/kernel/lib/modules" | sed -n 1p)
 [ -n "$KVER" ] && [ -f "$SCRATCH/kernel/boot/vmlinuz-$KVER" ] || die "$KERNEL_DEB has no /boot/vmlinuz-* and /lib/modules/*"
 KMOD="$SCRATCH/kernel/lib/modules/$KVER"
 
