@@ -10,6 +10,9 @@
 #   - QMP system_powerdown (the ACPI power button) makes it power off and QEMU exit.
 # Prints the time to READY=1 and of the whole run.
 #
+# test-boot-qemu.sh [vmlinuz|vmlinux]: the kernel of the base to boot, Debian's
+# compressed bzImage (default) or the uncompressed PVH ELF.
+#
 # Root only (overlay mounts, virtiofsd); runs in a private mount namespace.
 
 set -eu
@@ -31,6 +34,12 @@ command -v "$QEMU" >/dev/null || skip "$QEMU not found (package qemu-system-x86)
 [ -x "$VIRTIOFSD" ] || skip "$VIRTIOFSD not found (package qemu-system-common)"
 command -v socat >/dev/null || skip "socat not found (package socat)"
 command -v unshare >/dev/null || skip "unshare not found (package util-linux)"
+
+KERNEL=${1:-vmlinuz}
+case "$KERNEL" in
+vmlinuz|vmlinux) ;;
+*) echo "usage: $0 [vmlinuz|vmlinux]" >&2; exit 2 ;;
+esac
 
 if [ -z "${COWVM_TEST_PRIVATE_MOUNTS:-}" ]; then
         exec env COWVM_TEST_PRIVATE_MOUNTS=1 unshare -m --propagation private -- "$0" "$@"
@@ -89,7 +98,7 @@ T_START=$EPOCHREALTIME
 "$QEMU" -accel tcg -cpu max -m 512 -smp 1 -nodefaults -no-user-config -nographic \
         -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
         -chardev socket,id=fs,path="$TMP/virtiofsd.sock" -device vhost-user-fs-pci,chardev=fs,tag=myfs \
-        -kernel "$BASE/boot/vmlinuz" -initrd "$BASE/boot/initrd.img" \
+        -kernel "$BASE/boot/$KERNEL" -initrd "$BASE/boot/initrd.img" \
         -append "console=ttyS0 root=myfs rootfstype=virtiofs rw" \
         -serial file:"$TMP/serial.log" \
         -device virtio-serial-pci -chardev file,id=notify,path="$TMP/notify.log" \
@@ -142,6 +151,6 @@ tr -d '\r' <"$TMP/serial.log" | grep -q '^cowvm-test-guest: poweroff$' ||
 elapsed() {
         awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'
 }
-echo "boot-qemu: READY=1 after $(elapsed "$T_START" "$T_READY")s, poweroff took $(elapsed "$T_POWERDOWN" "$T_END")s," \
+echo "boot-qemu ($KERNEL): READY=1 after $(elapsed "$T_START" "$T_READY")s, poweroff took $(elapsed "$T_POWERDOWN" "$T_END")s," \
      "QEMU ran $(elapsed "$T_START" "$T_END")s, whole test $(elapsed "$T0" "$T_END")s"
 echo "PASS"
