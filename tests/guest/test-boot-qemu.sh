@@ -51,7 +51,7 @@ BASE=${COWVM_TEST_BASE:-${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/base}
 
 T0=$EPOCHREALTIME
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/cowvm-test-boot.XXXXXX")
-QEMU_PID= VIRTIOFSD_PID=
+QEMU_PID='' VIRTIOFSD_PID=''
 cleanup() {
         local rc=$?
         [ -z "$QEMU_PID" ] || kill -KILL "$QEMU_PID" 2>/dev/null || true

@@ -35,18 +35,6 @@ X() {
         harness_exec "$NAME" "$@"
 }
 
-# wait_for WHAT SECONDS COMMAND...: the limit only keeps a broken guest from
-# hanging the suite.
-wait_for() {
-        local what=$1 limit=$2 end
-        shift 2
-        end=$(( ${EPOCHREALTIME%.*} + limit ))
-        until "$@"; do
-                [ "${EPOCHREALTIME%.*}" -lt "$end" ] || fail "no $what after ${limit}s"
-                sleep 0.2
-        done
-}
-
 R=/run/cowvm/t
 X mkdir -p /var/lib/cowvm/vms/t/upper/etc/cowvm-test.d /var/lib/cowvm/vms/t/work "$R/root"
 X sh -c 'echo in-container > /var/lib/cowvm/vms/t/upper/etc/hostname'
@@ -59,7 +47,7 @@ X mount -t overlay overlay \
 X systemd-run --quiet --unit=test-virtiofsd \
         /usr/lib/qemu/virtiofsd --socket-path="$R/virtiofsd.sock" -o source="$R/root" -o cache=auto ||
         fail "systemd-run virtiofsd failed"
-wait_for "virtiofsd socket" 30 X test -S "$R/virtiofsd.sock"
+harness_wait_for "virtiofsd socket" 30 X test -S "$R/virtiofsd.sock"
 
 T0=$EPOCHREALTIME
 X systemd-run --quiet --unit=test-qemu \
@@ -77,12 +65,12 @@ guest_ready() {
         X systemctl is-active -q test-qemu || fail "QEMU stopped before READY=1: $(X journalctl -u test-qemu --no-pager | tail -n 30)"
         X grep -qs '^READY=1' "$R/notify"
 }
-wait_for "READY=1 from the guest" 180 guest_ready
+harness_wait_for "READY=1 from the guest" 180 guest_ready
 T_READY=$EPOCHREALTIME
 
 X journalctl -u test-qemu --no-pager -o cat | grep -q '^cowvm-test-guest: booted in-container' ||
         fail "the guest's serial console is not in the journal"
-wait_for "hook marker in the upper layer" 60 test -s "$STATE/vms/t/upper/var/tmp/marker"
+harness_wait_for "hook marker in the upper layer" 60 test -s "$STATE/vms/t/upper/var/tmp/marker"
 
 qmp=$(printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"system_powerdown"}' |
       X socat -t 2 - UNIX-CONNECT:"$R/qmp.sock") || fail "cannot talk to QMP in the container"
@@ -91,9 +79,9 @@ T_DOWN=$EPOCHREALTIME
 unit_gone() {
         ! X systemctl is-active -q "$1"
 }
-wait_for "end of QEMU after system_powerdown" 60 unit_gone test-qemu
+harness_wait_for "end of QEMU after system_powerdown" 60 unit_gone test-qemu
 # virtiofsd exits when its one client disconnects.
-wait_for "end of virtiofsd after QEMU" 30 unit_gone test-virtiofsd
+harness_wait_for "end of virtiofsd after QEMU" 30 unit_gone test-virtiofsd
 T_END=$EPOCHREALTIME
 X journalctl -u test-qemu --no-pager -o cat | tr -d '\r' | grep -q '^cowvm-test-guest: poweroff$' ||
         fail "the guest did not power off cleanly"

@@ -9,6 +9,8 @@
 #   harness_start NAME [nspawn args...]   # boot, wait for running/degraded
 #   harness_exec NAME CMD...              # run CMD in the container
 #   harness_stop NAME                     # orderly shutdown
+#   harness_journal NAME [journalctl args], harness_wait_for WHAT SECONDS CMD...,
+#   harness_leader NAME (host PID of its systemd), harness_dir, harness_at_exit CMD
 #
 # The container is the host's own OS: `-D / --volatile=yes` gives it the host's
 # /usr (read-only) and an empty tmpfs for everything else, so /etc and /var
@@ -189,7 +191,7 @@ _harness_find_leader() {
         local nspawn_pid=$1 pid
 
         for pid in $(pgrep -P "$nspawn_pid"); do
-                if grep -qE "^NSpid:[[:space:]]+$pid[[:space:]]+[0-9]+[[:space:]]+1\$" "/proc/$pid/status" 2>/dev/null &&
+                if grep -qE "^NSpid:[[:space:]]+${pid}[[:space:]]+[0-9]+[[:space:]]+1\$" "/proc/$pid/status" 2>/dev/null &&
                    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = systemd ]; then
                         echo "$pid"
                         return 0
@@ -203,7 +205,7 @@ _harness_find_leader() {
 # running or degraded (degraded: logs the failed units). Fails the test if it
 # does not get there within HARNESS_BOOT_TIMEOUT. Sets HARNESS_BOOT_SECONDS.
 harness_start() {
-        local name=$1 dir console job nspawn_pid= leader state end t0 stage_args=()
+        local name=$1 dir console job nspawn_pid='' leader state end t0 stage_args=()
         shift
 
         [ -z "${_HARNESS_JOB[$name]:-}" ] || harness_die "container $name is already running"
@@ -319,4 +321,24 @@ harness_stop() {
         rmdir "/run/systemd/nspawn/propagate/$name" 2>/dev/null || true
         unset "_HARNESS_JOB[$name]" "_HARNESS_NSPAWN_PID[$name]" "_HARNESS_LEADER[$name]"
         return $rc
+}
+
+# harness_journal NAME [journalctl args...]: the container's journal of this boot.
+harness_journal() {
+        local name=$1
+        shift
+        harness_exec "$name" journalctl -b --no-pager "$@"
+}
+
+# harness_wait_for WHAT SECONDS CMD...: polls CMD until it succeeds; fails the
+# test naming WHAT after SECONDS. The limit only keeps a broken test from
+# hanging the suite; it is no assertion about speed.
+harness_wait_for() {
+        local what=$1 limit=$2 end
+        shift 2
+        end=$(( ${EPOCHREALTIME%.*} + limit ))
+        until "$@"; do
+                [ "${EPOCHREALTIME%.*}" -lt "$end" ] || harness_die "no $what after ${limit}s"
+                sleep 0.1
+        done
 }
