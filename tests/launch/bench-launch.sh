@@ -4,16 +4,21 @@
 # bench-launch.sh [RUNS]: what ch-launch itself costs, with QEMU (TCG) and
 # ReadyOn=vmm. Not a test: prints numbers. For each run, from strace -ttt -f
 # timestamps of one ch-launch start:
-#   exec      ch-launch's execve -> its fork of the hypervisor (all of
-#             ch-launch's own setup: definition, probes, sockets, argv)
-#   qmp       QEMU's first QMP greeting -> READY=1 sent (ch-launch's reaction
-#             on the control channel; QEMU's own start-up is excluded)
-#   overhead  exec + qmp
-#   total     ch-launch execve -> READY=1, QEMU start-up included
+#   setup     ch-launch's execve -> its fork of the hypervisor (all of
+#             ch-launch's own work before it: definition, probes, sockets, argv)
+#   QMP reactions  the sum, over the QMP messages ch-launch receives, of the
+#             time until it sends its answer (capabilities, query-status,
+#             READY=1): ch-launch's share of the QMP handshake; QEMU's own
+#             start-up and reply latency are excluded
+#   overhead  setup + QMP reactions
+#   total     ch-launch execve -> READY=1 sent, QEMU start-up included
 # strace slows every syscall down, so the figures are an upper bound.
+# strace --seccomp-bpf stops only on the traced calls. BENCH_TRACE_SET=all
+# and BENCH_KEEP_TRACE=FILE keep a full trace to see where time goes.
 # Root only (overlay, virtiofsd).
 
 set -eu
+[ -z "${BENCH_TRACE:-}" ] || set -x
 RUNS=${1:-10}
 [ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; exit 77; }
 command -v strace >/dev/null || { echo "needs strace" >&2; exit 77; }
@@ -40,27 +45,38 @@ for i in $(seq "$RUNS"); do
         rm -f "$T/run/b/virtiofsd.sock"
         systemd-socket-activate -E COWVM_DEFINITION_PATH -E COWVM_STATE_DIR -E COWVM_RUNTIME_DIR \
                 -l "$T/run/b/virtiofsd.sock" "$BUILD/helpers/virtiofsd-exec/virtiofsd-exec" b 2>/dev/null &
+        vfs=$!
         while ! [ -S "$T/run/b/virtiofsd.sock" ]; do sleep 0.01; done
         : >"$T/notify.log"
         NOTIFY_SOCKET=$T/notify.sock COWVM_JOURNAL_SOCKET=$T/journal.sock COWVM_STOP_TIMEOUT_USEC=1 \
-                strace -f -ttt -e trace=execve,clone,clone3,fork,vfork,sendmsg,recvfrom,read -o "$T/trace" \
+                strace --seccomp-bpf -f -ttt -e trace=${BENCH_TRACE_SET:-execve,clone,clone3,fork,vfork,sendmsg,sendto,recvfrom} -o "$T/trace" \
                 "$BUILD/helpers/ch-launch/ch-launch" b 2>/dev/null &
         pid=$!
         while ! grep -q '^READY=1' "$T/notify.log" 2>/dev/null; do sleep 0.01; done
-        kill -KILL $pid 2>/dev/null || true
+        # ch-launch is strace's child; QEMU dies with it (PR_SET_PDEATHSIG),
+        # and virtiofsd when QEMU's connection closes.
+        launch=$(pgrep -P $pid)
+        kill -KILL $launch 2>/dev/null || true
         wait $pid 2>/dev/null || true
-        pkill -KILL -f "qemu-system-x86_64 -name b " 2>/dev/null || true
-        wait 2>/dev/null || true
+        wait $vfs 2>/dev/null || true
+        [ -z "${BENCH_KEEP_TRACE:-}" ] || cp "$T/trace" "$BENCH_KEEP_TRACE"
         python3 - "$T/trace" <<'PY'
 import re, sys
-lines = open(sys.argv[1]).read().splitlines()
-main = lines[0].split()[0]
-t_exec = float(lines[0].split()[1])
-t_fork = next(float(l.split()[1]) for l in lines if l.split()[0] == main and re.search(r'\b(clone3?|fork|vfork)\(', l))
-# QEMU's QMP greeting arrives on a recvfrom of ch-launch's main thread
-t_qmp = next(float(l.split()[1]) for l in lines if l.split()[0] == main and 'recvfrom' in l and '"QMP"' in l)
-t_ready = next(float(l.split()[1]) for l in lines if l.split()[0] == main and 'sendmsg' in l and 'READY=1' in l)
-print("exec %.3f ms  qmp %.3f ms  overhead %.3f ms  total %.1f ms" % (
-    (t_fork - t_exec) * 1e3, (t_ready - t_qmp) * 1e3, (t_fork - t_exec + t_ready - t_qmp) * 1e3, (t_ready - t_exec) * 1e3))
+lines = [l.split(None, 2) for l in open(sys.argv[1]).read().splitlines()]
+main = lines[0][0]
+own = [(float(t), rest) for pid, t, rest in lines if pid == main]
+t_exec = own[0][0]
+t_fork = next(t for t, r in own if re.match(r'(clone3?|fork|vfork)\(', r))
+# ch-launch's reactions on QMP: each message received -> the next thing it sends
+recvs = [t for t, r in own if 'recvfrom(' in r and 'QMP' in r or '"id' in r and ('recvfrom' in r or 'resumed' in r)]
+sends = [t for t, r in own if r.startswith(('sendto(', 'sendmsg('))]
+t_ready = next(t for t, r in own if 'READY=1' in r and ('sendmsg' in r or 'resumed' in r))
+react = 0.0
+for t in recvs:
+    nxt = [u for u in sends if u >= t]
+    if nxt:
+        react += nxt[0] - t
+print("setup (execve -> fork) %.3f ms  QMP reactions %.3f ms  ch-launch overhead %.3f ms  total to READY=1 %.1f ms" % (
+    (t_fork - t_exec) * 1e3, react * 1e3, (t_fork - t_exec + react) * 1e3, (t_ready - t_exec) * 1e3))
 PY
 done
