@@ -111,8 +111,8 @@ static int find_virtiofsd(const char **ret_binary, VirtiofsdFlavour *ret_flavour
 static int run(int argc, char *argv[]) {
         _cleanup_vm_definition_free_ VmDefinition *def = NULL;
         _cleanup_strv_free_ char **args = NULL;
-        VirtiofsdFlavour flavour;
-        const char *binary;
+        VirtiofsdFlavour flavour = _VIRTIOFSD_FLAVOUR_INVALID;
+        const char *binary = NULL;
         int n, fd, r;
 
         if (argc != 2)
