@@ -248,7 +248,13 @@ static int write_vm_dropin(int dir_fd, const char *dir, const VmDefinition *d) {
         fputs(d->name, f);
         fputs(".socket\nAfter=virtiofsd@", f);
         fputs(d->name, f);
-        fputs(".socket\nRequiresMountsFor=", f);
+        fputs(".socket\n", f);
+        /* virtiofsd gone means the guest lost its root: take the VM down. (A
+         * VM whose hypervisor reconnects on reboot keeps virtiofsd@ running
+         * through socket activation.) */
+        fputs("BindsTo=virtiofsd@", f);
+        fputs(d->name, f);
+        fputs(".service\nRequiresMountsFor=", f);
         fputs_unit_value(d->root_dir, f);
         fputc('\n', f);
         if (d->timeout_start_usec != USEC_UNSET || d->timeout_stop_usec != USEC_UNSET)

@@ -80,6 +80,7 @@ VmDefinition *vm_definition_free(VmDefinition *d) {
         free(d->runtime_dir);
         free(d->root_dir);
         free(d->virtiofsd_socket);
+        free(d->vmm_dir);
         free(d);
         return NULL;
 }
@@ -630,6 +631,7 @@ static int derive(VmDefinition *d) {
 
         d->root_dir = path_join(d->runtime_dir, "root");
         d->virtiofsd_socket = path_join(d->runtime_dir, "virtiofsd.sock");
+        d->vmm_dir = path_join(d->runtime_dir, "vmm");
         /* An ephemeral VM's upper layer lives in its own tmpfs under /run,
          * never at the path of a persistent upper: flipping Ephemeral= on
          * cannot hide or discard an existing disk. */
@@ -640,7 +642,7 @@ static int derive(VmDefinition *d) {
                 d->upper_dir = path_join(d->state_dir, "upper");
                 d->work_dir = path_join(d->state_dir, "work");
         }
-        if (!d->root_dir || !d->virtiofsd_socket || !d->upper_dir || !d->work_dir)
+        if (!d->root_dir || !d->virtiofsd_socket || !d->vmm_dir || !d->upper_dir || !d->work_dir)
                 return -ENOMEM;
         return 0;
 }

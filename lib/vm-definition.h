@@ -106,6 +106,7 @@ typedef struct VmDefinition {
         char *runtime_dir;      /* /run/cowvm/NAME */
         char *root_dir;         /* /run/cowvm/NAME/root, the overlay mount point */
         char *virtiofsd_socket; /* /run/cowvm/NAME/virtiofsd.sock */
+        char *vmm_dir;          /* /run/cowvm/NAME/vmm: ch-launch's sockets (vm@'s RuntimeDirectory=) */
 } VmDefinition;
 
 VmDefinition *vm_definition_free(VmDefinition *d);

@@ -31,13 +31,15 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "config.h"
 #include "launch.h"
 #include "log.h"
 #include "path-util.h"
 #include "strv.h"
 #include "vm-identity.h"
 
-#define DEFAULT_STOP_TIMEOUT (90 * USEC_PER_SEC) /* systemd's DefaultTimeoutStopSec= */
+/* vm@.service's TimeoutStopSec=, unless the definition sets its own. */
+#define DEFAULT_STOP_TIMEOUT (COWVM_DEFAULT_TIMEOUT_STOP_SEC * USEC_PER_SEC)
 #define STOP_MARGIN_MAX (5 * USEC_PER_SEC)
 #define KILL_GRACE (3 * USEC_PER_SEC)
 #define SERIAL_FLUSH_DELAY (250 * USEC_PER_MSEC)
@@ -717,11 +719,14 @@ static int run(int argc, char *argv[]) {
                                        "Cloud Hypervisor needs KVM, which is not usable here (%s). "
                                        "Set Hypervisor=qemu in %s.", accel_reason, l.def->path);
 
+        /* Under systemd, vm@.service's RuntimeDirectory= made vmm_dir. */
         if (mkdir(l.def->runtime_dir, 0755) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Failed to create %s: %m", l.def->runtime_dir);
-        l.api_socket = path_join(l.def->runtime_dir, "api.sock");
-        l.serial_socket = path_join(l.def->runtime_dir, "serial.sock");
-        l.console_socket = path_join(l.def->runtime_dir, "console.sock");
+        if (mkdir(l.def->vmm_dir, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Failed to create %s: %m", l.def->vmm_dir);
+        l.api_socket = path_join(l.def->vmm_dir, "api.sock");
+        l.serial_socket = path_join(l.def->vmm_dir, "serial.sock");
+        l.console_socket = path_join(l.def->vmm_dir, "console.sock");
         uuid = malloc(37);
         if (!l.api_socket || !l.serial_socket || !l.console_socket || !uuid)
                 return log_oom();

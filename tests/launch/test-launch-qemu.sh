@@ -167,7 +167,7 @@ long=$(grep -a '^console|6|LONG-BEGIN' -A2 "$T/journal.log" | cut -d'|' -f3 | tr
 [ "${#long}" -eq 10018 ] || fail "the long line arrived with ${#long} bytes, not 10018"
 [ "$(grep -c '|continued$' "$T/journal.log")" -ge 2 ] || fail "long-line pieces not marked as continued"
 grep -q MALFORMED "$T/journal.log" && fail "malformed journal records"
-[ -S "$T/run/t/console.sock" ] || fail "no console socket"
+[ -S "$T/run/t/vmm/console.sock" ] || fail "no console socket"
 
 stop_launch 0
 grep -q '^STOPPING=1' "$T/notify.log" || fail "no STOPPING=1"
