@@ -81,11 +81,9 @@ harness_require() {
 }
 
 # A directory for logs and staged files, removed at exit unless HARNESS_KEEP=1.
+# Made when this file is sourced: harness_dir runs in $(...), where a lazily
+# made directory would be forgotten (and leaked) with the subshell.
 harness_dir() {
-        if [ -z "$_HARNESS_DIR" ]; then
-                _HARNESS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cowvm-harness.XXXXXX") ||
-                        harness_die "cannot create a temporary directory"
-        fi
         echo "$_HARNESS_DIR"
 }
 
@@ -122,6 +120,8 @@ _harness_exit() {
         fi
         exit "$rc"
 }
+_HARNESS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cowvm-harness.XXXXXX") ||
+        harness_die "cannot create a temporary directory"
 trap _harness_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
