@@ -1,0 +1,158 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# cowvm-mkbase `tree` and `image` on inputs made here: a root tree (the
+# busybox test guest of tests/guest, with Debian's real kernel and modules)
+# with everything a copy can lose (setuid bits, file capabilities, hard
+# links, device nodes, foreign owners, old timestamps) and what a cloud image
+# brings that a VM must not have (fstab block devices, SSH host keys, a
+# machine-id, cloud-init), plus symlinks that point out of the tree where
+# cowvm-mkbase writes. The same tree goes in as a directory, as a raw GPT
+# disk (mkfs.ext4 -d, labelled cloudimg-rootfs, beside a bigger decoy Linux
+# partition) and as qcow2; each result is checked.
+#
+# Root only. Env: MKBASE (the script), MKBASE_FIXUP, MKBASE_MKINITRD.
+
+set -eu
+set -o pipefail
+
+skip() { echo "SKIP: $*" >&2; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || skip "needs root (a base's files keep their owners)"
+for t in qemu-img sfdisk mkfs.ext4 fuse2fs setcap getcap blkid; do
+        command -v "$t" >/dev/null || skip "$t not found (packages qemu-utils fdisk e2fsprogs fuse2fs libcap2-bin util-linux)"
+done
+[ -e /dev/fuse ] || skip "no /dev/fuse"
+
+HERE=$(dirname "$(realpath "$0")")
+: "${MKBASE:?}" "${MKBASE_FIXUP:?}" "${MKBASE_MKINITRD:?}"
+export COWVM_MKBASE_FIXUP=$MKBASE_FIXUP COWVM_MKBASE_MKINITRD=$MKBASE_MKINITRD
+
+GUEST=${COWVM_TEST_BASE:-${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/base}
+"$HERE/../guest/make-test-base.sh" "$GUEST" || fail "could not build the test guest $GUEST"
+
+TMP=$(mktemp -d /var/tmp/cowvm-test-mkbase.XXXXXX)
+trap 'rm -rf -- "$TMP"' EXIT
+export COWVM_STATE_DIR=$TMP/state
+
+# ---------------------------------------------------------------- the input tree
+SRC=$TMP/src
+cp -a "$GUEST" "$SRC"
+KVER=$(ls -1 "$SRC/lib/modules" | head -n1)
+# A distribution keeps versioned kernels; cowvm-mkbase finds them by version.
+mv "$SRC/boot/vmlinuz" "$SRC/boot/vmlinuz-$KVER"
+rm -f "$SRC/boot/initrd.img"
+mkdir -p "$SRC"/{etc/ssh,etc/cloud,var/lib/dbus,home/user,usr/local/bin,dev}
+cat >"$SRC/etc/fstab" <<'EOF'
+# cloud image fstab
+LABEL=cloudimg-rootfs	/	 ext4	discard,errors=remount-ro	0 1
+LABEL=UEFI	/boot/efi	vfat	umask=0077	0 1
+UUID=0a1b2c3d-0000-4000-8000-000000000000 /srv ext4 defaults 0 2
+tmpfs /tmp tmpfs defaults 0 0
+EOF
+echo 0123456789abcdef0123456789abcdef >"$SRC/etc/machine-id"
+echo 0123456789abcdef0123456789abcdef >"$SRC/var/lib/dbus/machine-id"
+for k in rsa ecdsa ed25519; do
+        echo "secret $k" >"$SRC/etc/ssh/ssh_host_${k}_key"
+        echo "public $k" >"$SRC/etc/ssh/ssh_host_${k}_key.pub"
+done
+echo "datasource_list: [ Ec2 ]" >"$SRC/etc/cloud/cloud.cfg"
+printf '#!/bin/sh\necho hi\n' >"$SRC/usr/local/bin/suid"
+chmod 4755 "$SRC/usr/local/bin/suid"
+ln "$SRC/usr/local/bin/suid" "$SRC/usr/local/bin/suid-link"
+cp "$SRC/usr/local/bin/suid" "$SRC/usr/local/bin/pingish"
+chmod 0755 "$SRC/usr/local/bin/pingish"
+setcap cap_net_raw+ep "$SRC/usr/local/bin/pingish"
+echo mine >"$SRC/home/user/file"
+chown -R 1000:1000 "$SRC/home/user"
+chmod 0700 "$SRC/home/user"
+ln -s /etc/shadow "$SRC/home/user/abs-link"
+chown -h 1000:1000 "$SRC/home/user/abs-link"
+mknod "$SRC/dev/null" c 1 3
+touch -h -d 2001-02-03 "$SRC/home/user/file"
+# Where cowvm-mkbase writes, a symlink out of the tree: written through, it
+# would change the host.
+OUTSIDE=$TMP/outside
+mkdir -p "$OUTSIDE"
+echo "host file" >"$OUTSIDE/hostname"
+ln -sfn "$OUTSIDE/hostname" "$SRC/etc/hostname"
+ln -s "$OUTSIDE" "$SRC/etc/cowvm-base-id-dir"
+
+check_base() { # check_base NAME WHAT
+        local b=$COWVM_STATE_DIR/bases/$1 what=$2 id
+
+        [ -d "$b" ] || fail "$what: no base $b"
+        ! ls -d "$COWVM_STATE_DIR/bases/"*.tmp-* 2>/dev/null || fail "$what: a temporary directory was left"
+        [ "$(cat "$OUTSIDE/hostname")" = "host file" ] || fail "$what: wrote through a symlink out of the tree"
+        [ "$(stat -c %a "$b/usr/local/bin/suid")" = 4755 ] || fail "$what: setuid bit lost"
+        [ "$(stat -c %i "$b/usr/local/bin/suid")" = "$(stat -c %i "$b/usr/local/bin/suid-link")" ] || fail "$what: hard link lost"
+        getcap "$b/usr/local/bin/pingish" | grep -q cap_net_raw || fail "$what: file capability lost"
+        [ "$(stat -c %u:%g:%a "$b/home/user")" = 1000:1000:700 ] || fail "$what: owner/mode of /home/user lost"
+        [ "$(stat -c %u:%g "$b/home/user/file")" = 1000:1000 ] || fail "$what: file owner lost"
+        [ "$(stat -c %Y "$b/home/user/file")" = "$(stat -c %Y "$SRC/home/user/file")" ] || fail "$what: mtime lost"
+        [ "$(readlink "$b/home/user/abs-link")" = /etc/shadow ] || fail "$what: symlink changed"
+        [ "$(stat -c %u "$b/home/user/abs-link")" = 1000 ] || fail "$what: symlink owner lost"
+        [ "$(stat -c %F:%t:%T "$b/dev/null")" = "character special file:1:3" ] || fail "$what: device node lost"
+
+        grep -qx 'myfs / virtiofs defaults 0 0' "$b/etc/fstab" || fail "$what: no virtio-fs root line in fstab"
+        ! grep -qE '^[[:space:]]*(LABEL|UUID)=' "$b/etc/fstab" || fail "$what: block-device lines left in fstab"
+        grep -q '^tmpfs /tmp' "$b/etc/fstab" || fail "$what: the tmpfs line of fstab was lost"
+        [ -f "$b/etc/machine-id" ] && [ ! -s "$b/etc/machine-id" ] || fail "$what: /etc/machine-id is not empty"
+        [ "$(readlink "$b/var/lib/dbus/machine-id")" = /etc/machine-id ] || fail "$what: dbus machine-id not a link"
+        ! ls "$b"/etc/ssh/ssh_host_* 2>/dev/null || fail "$what: SSH host keys left"
+        [ -f "$b/etc/cloud/cloud-init.disabled" ] || fail "$what: cloud-init not disabled"
+        [ -f "$b/etc/hostname" ] && [ ! -L "$b/etc/hostname" ] || fail "$what: /etc/hostname is still a symlink"
+        id=$(cat "$b/etc/cowvm-base-id")
+        [[ $id =~ ^[0-9a-f]{32}-[0-9]{8}T[0-9]{6}Z$ ]] || fail "$what: bad base id '$id'"
+        [ "$(readlink "$b/boot/vmlinuz")" = "vmlinuz-$KVER" ] || fail "$what: /boot/vmlinuz"
+        [ "$(readlink "$b/boot/initrd.img")" = initrd.img-cowvm ] || fail "$what: /boot/initrd.img"
+        zcat "$b/boot/initrd.img-cowvm" | cpio -it --quiet 2>/dev/null | grep -qx 'lib/modules/virtiofs.ko' ||
+                fail "$what: the initramfs has no virtiofs.ko"
+        [ "$(zcat "$b/boot/initrd.img-cowvm" | cpio -i --quiet --to-stdout lib/modules/load-order)" = \
+          "virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci fuse virtiofs virtio_console" ] ||
+                fail "$what: unexpected module load order"
+        echo "ok: $what"
+}
+
+# ---------------------------------------------------------------- tree
+bash "$MKBASE" tree fromtree "$SRC" || fail "tree import failed"
+check_base fromtree "tree import"
+[ -L "$SRC/etc/hostname" ] && [ -s "$SRC/etc/machine-id" ] || fail "tree import changed its source"
+
+# ---------------------------------------------------------------- raw disk
+# 1 MiB alignment: an ESP, the root (labelled), then a bigger decoy partition
+# that the label must win over.
+DISK=$TMP/disk.raw
+truncate -s 200M "$DISK"
+sfdisk -q "$DISK" <<'EOF'
+label: gpt
+start=2048, size=16384, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="esp"
+start=18432, size=143360, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4
+start=161792, size=245760, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="data"
+EOF
+mkfs.ext4 -q -L cloudimg-rootfs -d "$SRC" -E offset=$((18432 * 512)) "$DISK" $((143360 / 2))k ||
+        fail "mkfs.ext4 of the root partition"
+mkdir -p "$TMP/decoy/etc"
+echo decoy >"$TMP/decoy/etc/decoy"
+mkfs.ext4 -q -d "$TMP/decoy" -E offset=$((161792 * 512)) "$DISK" $((245760 / 2))k || fail "mkfs.ext4 of the decoy"
+
+bash "$MKBASE" image fromraw "$DISK" || fail "raw image import failed"
+check_base fromraw "raw image import"
+[ ! -e "$COWVM_STATE_DIR/bases/fromraw/etc/decoy" ] || fail "the decoy partition was imported, not the labelled root"
+
+qemu-img convert -f raw -O qcow2 "$DISK" "$TMP/disk.qcow2"
+bash "$MKBASE" image fromqcow2 "$TMP/disk.qcow2" || fail "qcow2 image import failed"
+check_base fromqcow2 "qcow2 image import"
+
+# Without a label, the largest Linux partition is the root.
+sfdisk -q --part-type "$DISK" 3 0FC63DAF-8483-4772-8E79-3D69D8477DE4
+e2label "$DISK?offset=$((18432 * 512))" "" 2>/dev/null || tune2fs -L "" "$DISK?offset=$((18432 * 512))" >/dev/null 2>&1 || true
+if [ -z "$(blkid -p -O $((18432 * 512)) -s LABEL -o value "$DISK")" ]; then
+        bash "$MKBASE" image largest "$DISK" || fail "import of an unlabelled image failed"
+        [ -e "$COWVM_STATE_DIR/bases/largest/etc/decoy" ] || fail "without a label, the largest partition was not chosen"
+        echo "ok: the largest Linux partition without a label"
+fi
+
+bash "$MKBASE" list | grep -q '^fromqcow2 ' || fail "list does not show the new base"
+echo PASS
