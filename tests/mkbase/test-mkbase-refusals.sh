@@ -92,7 +92,7 @@ id_before=$(cat "$BASES/b1/etc/cowvm-base-id")
 expect_refusal "used by the VM(s): web.*e.g. 'b1-2'" bash "$MKBASE" tree b1 "$SRC" --replace
 expect_refusal "used by the VM(s): web" bash "$MKBASE" remove b1
 [ "$(cat "$BASES/b1/etc/cowvm-base-id")" = "$id_before" ] || fail "a used base was changed"
-bash "$MKBASE" list | grep -q "^b1 .*web" || fail "list does not show that web uses b1"
+list=$(bash "$MKBASE" list) && grep -q "^b1 .*web" <<<"$list" || fail "list does not show that web uses b1"
 rm -rf "$COWVM_STATE_DIR/vms/web"
 bash "$MKBASE" remove b1 >/dev/null 2>&1 || fail "remove of an unused base failed"
 [ ! -e "$BASES/b1" ] || fail "b1 still exists after remove"
