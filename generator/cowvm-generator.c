@@ -249,10 +249,12 @@ static int write_vm_dropin(int dir_fd, const char *dir, const VmDefinition *d) {
         fputs(".socket\nAfter=virtiofsd@", f);
         fputs(d->name, f);
         fputs(".socket\n", f);
-        /* virtiofsd gone means the guest lost its root: take the VM down. (A
-         * VM whose hypervisor reconnects on reboot keeps virtiofsd@ running
-         * through socket activation.) */
+        /* virtiofsd gone means the guest lost its root: take the VM down.
+         * After= makes a stop of the chain stop the VM before its virtiofsd,
+         * so the guest keeps its root until it has powered off. */
         fputs("BindsTo=virtiofsd@", f);
+        fputs(d->name, f);
+        fputs(".service\nAfter=virtiofsd@", f);
         fputs(d->name, f);
         fputs(".service\nRequiresMountsFor=", f);
         fputs_unit_value(d->root_dir, f);

@@ -42,6 +42,9 @@
 #define DEFAULT_STOP_TIMEOUT (COWVM_DEFAULT_TIMEOUT_STOP_SEC * USEC_PER_SEC)
 #define STOP_MARGIN_MAX (5 * USEC_PER_SEC)
 #define KILL_GRACE (3 * USEC_PER_SEC)
+/* A guest that was still booting when the button was first pressed (no
+ * acpid or logind yet) ignores it; pressing again costs nothing. */
+#define POWER_BUTTON_REPEAT (5 * USEC_PER_SEC)
 #define SERIAL_FLUSH_DELAY (250 * USEC_PER_MSEC)
 
 
@@ -370,6 +373,7 @@ static void hard_stop(Launch *l) {
         notify("STOPPING=1\nSTATUS=Stopping the VM hard");
         (void) l->backend->force_stop(l);
         l->stop_timer = sd_event_source_disable_unref(l->stop_timer);
+        l->button_timer = sd_event_source_disable_unref(l->button_timer);
         (void) sd_event_add_time_relative(l->event, &l->kill_timer, CLOCK_MONOTONIC, KILL_GRACE, 0,
                                           kill_timer_fired, l);
 }
@@ -394,6 +398,17 @@ static int stop_timer_fired(sd_event_source *s, uint64_t usec, void *userdata) {
         launch_fail(l, "The guest did not power off within %s of the ACPI power button; stopping it hard.",
                     format_timespan_unit(t, sizeof t, l->stop_timeout));
         return 0;
+}
+
+static int button_timer_fired(sd_event_source *s, uint64_t usec, void *userdata) {
+        Launch *l = userdata;
+
+        if (l->forced)
+                return 0;
+        if (l->backend->request_poweroff(l) >= 0)
+                log_info("Pressed the ACPI power button again.");
+        return sd_event_source_set_time_relative(s, POWER_BUTTON_REPEAT) < 0 ? 0 :
+               sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -427,6 +442,8 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         if (l->stop_timeout != USEC_INFINITY)
                 (void) sd_event_add_time_relative(l->event, &l->stop_timer, CLOCK_MONOTONIC, l->stop_timeout, 0,
                                                   stop_timer_fired, l);
+        (void) sd_event_add_time_relative(l->event, &l->button_timer, CLOCK_MONOTONIC, POWER_BUTTON_REPEAT, 0,
+                                          button_timer_fired, l);
         return 0;
 }
 
@@ -630,6 +647,7 @@ static void launch_done(Launch *l) {
         sd_event_source_disable_unref(l->console_client_source);
         sd_event_source_disable_unref(l->journal_source);
         sd_event_source_disable_unref(l->stop_timer);
+        sd_event_source_disable_unref(l->button_timer);
         sd_event_source_disable_unref(l->kill_timer);
         if (l->journal_ok) {
                 /* Last lines: give journald a moment, never forever. */

@@ -107,7 +107,7 @@ struct Launch {
         bool journal_ok;
         sd_event_source *journal_source;
 
-        sd_event_source *stop_timer, *kill_timer;
+        sd_event_source *stop_timer, *kill_timer, *button_timer;
         usec_t stop_timeout;
 
         bool vmm_running, ready, stopping, forced, exiting;

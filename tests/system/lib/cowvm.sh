@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
+#
+# What every cowvm system test does: the build installed into a container
+# running a real systemd (harness.sh), the busybox test base bound as base
+# "test", and helpers that act the way a user does: definitions in
+# /etc/cowvm, systemctl, journalctl. Source it, then call cowvm_boot.
+#
+#   cowvm_boot BUILDDIR [nspawn args...]
+#   vm_define NAME [KEY=VALUE in [VM]...]      # or: vm_define NAME < file
+#   C CMD...                                  # run CMD in the container
+#   systemctl_ok / systemctl_fails ...
+#   vm_gone NAME                              # nothing of NAME left: mount, processes, sockets
+#
+# Every scenario runs against the host's systemd instead when
+# COWVM_SYSTEM_TEST_HOST=1 is set and PID 1 is systemd (off by default: it
+# changes /etc/cowvm and /var/lib/cowvm of the machine it runs on).
+
+set -eu
+set -o pipefail
+
+SYSTEM_TESTS=$(dirname "$(realpath "${BASH_SOURCE[0]}")")/..
+. "$SYSTEM_TESTS/lib/harness.sh"
+
+CT=
+COWVM_ON_HOST=
+TEST_BASE=${COWVM_TEST_BASE:-${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/base}
+
+fail() {
+        echo "FAIL: $*" >&2
+        exit 1
+}
+
+ok() {
+        echo "ok: $*"
+}
+
+# C CMD...: run in the container (or on the host with COWVM_SYSTEM_TEST_HOST=1).
+C() {
+        if [ -n "$COWVM_ON_HOST" ]; then
+                "$@"
+        else
+                harness_exec "$CT" "$@"
+        fi
+}
+
+cowvm_boot() {
+        local build=$1
+        shift
+
+        command -v qemu-system-x86_64 >/dev/null || harness_skip "qemu-system-x86_64 not found (package qemu-system-x86)"
+        [ -x /usr/lib/qemu/virtiofsd ] || [ -x /usr/libexec/virtiofsd ] ||
+                harness_skip "no virtiofsd (package qemu-system-common or virtiofsd)"
+        "$SYSTEM_TESTS/../guest/make-test-base.sh" "$TEST_BASE" >/dev/null || fail "could not build the test base"
+
+        if [ "${COWVM_SYSTEM_TEST_HOST:-}" = 1 ] && [ "$(cat /proc/1/comm)" = systemd ]; then
+                COWVM_ON_HOST=1
+                mkdir -p /var/lib/cowvm/bases /etc/cowvm
+                ln -sfn "$TEST_BASE" /var/lib/cowvm/bases/test
+                return 0
+        fi
+        harness_require
+        harness_stage_install "$build"
+        CT=cowvm-$$
+        # The base is bound read-only: nothing a VM does may write to it.
+        harness_start "$CT" --bind-ro="$TEST_BASE:/var/lib/cowvm/bases/test" "$@"
+        C mkdir -p /etc/cowvm
+}
+
+# vm_define NAME [LINE...]: /etc/cowvm/NAME.vm with Base=test and the given
+# [VM] lines; without LINEs, the definition comes from stdin.
+vm_define() {
+        local name=$1
+        shift
+        if [ $# -eq 0 ] && [ ! -t 0 ]; then
+                C sh -c "cat > /etc/cowvm/$name.vm"
+        else
+                printf '%s\n' "[VM]" "Base=test" "$@" | C sh -c "cat > /etc/cowvm/$name.vm"
+        fi
+}
+
+# The unit's state, as `systemctl is-active` prints it.
+unit_state() {
+        C systemctl is-active "$1" 2>/dev/null || true
+}
+
+# Nothing of VM NAME is left: no mount, no unit of its chain active, no
+# process in its cgroups, no socket or directory under /run/cowvm/NAME.
+vm_gone() {
+        local name=$1 u mounts
+        for u in "vm@$name.service" "virtiofsd@$name.service" "virtiofsd@$name.socket" "overlay-prepare@$name.service"; do
+                case "$(unit_state "$u")" in
+                active|activating|deactivating|reloading) echo "$u is still $(unit_state "$u")"; return 1 ;;
+                esac
+        done
+        mounts=$(C findmnt -rn -o TARGET)
+        if grep -q "^/run/cowvm/$name/" <<<"$mounts"; then
+                echo "still mounted: $(grep "^/run/cowvm/$name/" <<<"$mounts")"
+                return 1
+        fi
+        if C test -e "/run/cowvm/$name"; then
+                echo "left behind: $(C find "/run/cowvm/$name")"
+                return 1
+        fi
+        if C pgrep -f "cowvm/$name/" >/dev/null; then
+                echo "processes left: $(C pgrep -af "cowvm/$name/")"
+                return 1
+        fi
+        return 0
+}
+
+# wait_vm_gone NAME: the chain winds down asynchronously after a failure.
+wait_vm_gone() {
+        local i out
+        for i in $(seq 1 300); do
+                out=$(vm_gone "$1") && return 0
+                sleep 0.1
+        done
+        echo "--- the journal up to the first repeated line:" >&2
+        C journalctl -b --no-pager -o short-monotonic | grep -v fv_queue | awk '{ l = $0; sub(/^[^]]*] /, "", l); if (seen[l]++ > 2) exit; print }' | tail -n 80 >&2 || true
+        fail "VM $1 not cleaned up: $out"
+}
+
+# The console lines ch-launch sent to the journal for VM NAME. (Tests match
+# with grep on a here-string, never `| grep -q`: with pipefail, grep -q
+# exiting early makes the pipeline fail with SIGPIPE.)
+vm_console() {
+        local out
+        out=$(C journalctl --no-pager -o cat COWVM_VM="$1" COWVM_SOURCE=console)
+        printf '%s\n' "${out//$'\r'/}"
+}
+
+# systemctl start that must fail; prints what systemctl status says.
+start_must_fail() {
+        local unit=$1
+        if C systemctl start "$unit" 2>/dev/null; then
+                fail "systemctl start $unit succeeded"
+        fi
+        C systemctl status --no-pager -n 20 "$unit" 2>&1 || true
+}
