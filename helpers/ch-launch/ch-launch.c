@@ -288,7 +288,7 @@ void launch_vmm_running(Launch *l, const char *detail) {
                 ready(l, "VM running");
         else
                 launch_status(l, "VM running, waiting for the guest to report READY=1 on hvc0");
-        log_debug("VM running (%s).", detail);
+        log_info("VM running (%s).", detail);
 }
 
 static void notify_line(const char *line, size_t len, bool continued, void *userdata) {
@@ -817,6 +817,9 @@ static int run(int argc, char *argv[]) {
         r = spawn(&l, args);
         if (r < 0)
                 return r;
+        /* Logged at once: its journal timestamp is when the hypervisor started
+         * (bench/ reads it). */
+        log_info("Started %s (PID %d, %s).", hypervisor_to_string(l.backend->id), (int) l.pid, accel_reason);
 
         r = sd_event_add_io(l.event, &l.notify_source, l.notify_fd, EPOLLIN, notify_io, &l);
         if (r >= 0)
@@ -826,7 +829,6 @@ static int run(int argc, char *argv[]) {
         r = l.backend->started(&l);
         if (r < 0)
                 return r;
-        log_info("Started %s (PID %d, %s).", hypervisor_to_string(l.backend->id), (int) l.pid, accel_reason);
 
         r = sd_event_loop(l.event);
         if (r < 0)
