@@ -21,6 +21,8 @@ int ch_build_argv(const LaunchConfig *c, char ***ret) {
         /* CH splits option values at ','; none of our paths may contain one. */
         if (strchr(c->virtiofsd_socket, ',') || strchr(c->api_socket, ',') || strchr(c->serial_socket, ','))
                 return -EINVAL;
+        if (c->net_fd >= 0 && (!c->mac || strchr(c->mac, ',')))
+                return -EINVAL;
 
         if ((r = strv_extend(&a, c->binary)) < 0 || (r = strv_extend(&a, "--kernel")) < 0 ||
             (r = strv_extend(&a, c->kernel)) < 0)
@@ -39,8 +41,14 @@ int ch_build_argv(const LaunchConfig *c, char ***ret) {
         if (r < 0)
                 return r;
         if ((r = strv_extend(&a, "--fs")) < 0 ||
-            (r = strv_extendf(&a, "tag=" VIRTIOFS_ROOT_TAG ",socket=%s", c->virtiofsd_socket)) < 0 ||
-            (r = strv_extend(&a, "--serial")) < 0 || (r = strv_extendf(&a, "socket=%s", c->serial_socket)) < 0 ||
+            (r = strv_extendf(&a, "tag=" VIRTIOFS_ROOT_TAG ",socket=%s", c->virtiofsd_socket)) < 0)
+                return r;
+        /* The tap ch-launch created, as an fd (a list: one fd per queue pair;
+         * we use one pair). */
+        if (c->net_fd >= 0 && ((r = strv_extend(&a, "--net")) < 0 ||
+                               (r = strv_extendf(&a, "fd=[%d],mac=%s", c->net_fd, c->mac)) < 0))
+                return r;
+        if ((r = strv_extend(&a, "--serial")) < 0 || (r = strv_extendf(&a, "socket=%s", c->serial_socket)) < 0 ||
             (r = strv_extend(&a, "--console")) < 0 || (r = strv_extend(&a, "tty")) < 0 ||
             (r = strv_extend(&a, "--api-socket")) < 0 || (r = strv_extendf(&a, "path=%s", c->api_socket)) < 0 ||
             (r = strv_extend(&a, "--event-monitor")) < 0 || (r = strv_extendf(&a, "fd=%d", c->event_monitor_fd)) < 0 ||

@@ -45,6 +45,8 @@ int qemu_build_argv(const LaunchConfig *c, char ***ret) {
          * the only free-form value in an option list here. */
         if (strchr(c->kernel, ',') || (c->initrd && strchr(c->initrd, ',')))
                 return -EINVAL;
+        if (c->net_fd >= 0 && (!c->mac || strchr(c->mac, ',')))
+                return -EINVAL;
 
         r = extend_many(&a, (const char *const[]) { c->binary, "-name", c->name, "-nodefaults", "-no-user-config",
                                                      "-display", "none", NULL });
@@ -74,6 +76,15 @@ int qemu_build_argv(const LaunchConfig *c, char ***ret) {
         if ((r = strv_extend(&a, "-chardev")) < 0 || (r = strv_extendf(&a, "socket,id=vfs,fd=%d", c->vhost_user_fd)) < 0 ||
             (r = strv_extend(&a, "-device")) < 0 ||
             (r = strv_extend(&a, "vhost-user-fs-pci,chardev=vfs,tag=" VIRTIOFS_ROOT_TAG)) < 0)
+                return r;
+
+        /* The NIC: the tap ch-launch created, as an fd. romfile= (none): with
+         * direct kernel boot nothing uses the PXE option ROM, and QEMU would
+         * otherwise need ipxe-qemu's efi-virtio.rom to start at all. */
+        if (c->net_fd >= 0 &&
+            ((r = strv_extend(&a, "-netdev")) < 0 || (r = strv_extendf(&a, "tap,id=net0,fd=%d", c->net_fd)) < 0 ||
+             (r = strv_extend(&a, "-device")) < 0 ||
+             (r = strv_extendf(&a, "virtio-net-pci,netdev=net0,mac=%s,romfile=", c->mac)) < 0))
                 return r;
 
         if ((r = strv_extend(&a, "-chardev")) < 0 ||

@@ -34,6 +34,7 @@
 #include "config.h"
 #include "launch.h"
 #include "log.h"
+#include "netdev.h"
 #include "path-util.h"
 #include "strv.h"
 #include "vm-identity.h"
@@ -532,6 +533,66 @@ static int pick_hypervisor(Launch *l, char **ret_binary) {
         return 0;
 }
 
+/* [Network] Bridge=: the VM's tap device on that bridge, handed to the
+ * hypervisor as its only fd (netdev.h: the tap goes away with the
+ * hypervisor, however it ends). Without Bridge= the VM has no NIC. */
+static int setup_network(Launch *l) {
+        const VmDefinition *d = l->def;
+        _cleanup_close_ int fd = -EBADF;
+        struct ether_addr host_mac;
+        char ifname[IFNAMSIZ];
+        unsigned mtu;
+        int ifindex, n, r;
+
+        if (!d->bridge) {
+                if (d->addresses || d->dhcp)
+                        log_warning("%s: [Network] has Address= or DHCP=yes but no Bridge= (here or in " COWVM_CONF
+                                    "): the VM gets no network interface.",
+                                    d->path);
+                return 0;
+        }
+
+        vm_tap_name(d->name, ifname);
+        r = bridge_lookup(d->bridge, &ifindex, &mtu);
+        if (r == -ENODEV)
+                return log_error_errno(r, "Bridge %s does not exist: %m. Create it first (docs/networking.md: "
+                                          "a systemd-networkd .netdev with Kind=bridge), or change Bridge= "
+                                          "in %s or " COWVM_CONF ".", d->bridge, d->path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to look up bridge %s: %m", d->bridge);
+
+        r = tap_open(ifname, &fd);
+        if (r == -EBUSY)
+                return log_error_errno(r, "A network interface named %s already exists: is VM %s running "
+                                          "outside vm@%s.service, or did something else create it? "
+                                          "cowvm never takes over an existing interface; if it is stale, "
+                                          "remove it with 'ip link delete %s'.",
+                                       ifname, d->name, d->name, ifname);
+        if (r == -ENOENT)
+                return log_error_errno(r, "Failed to create the tap device %s: /dev/net/tun is missing "
+                                          "(modprobe tun).", ifname);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the tap device %s: %m", ifname);
+
+        tap_host_mac(&d->mac, &host_mac);
+        r = tap_attach(ifname, &host_mac, mtu, d->bridge);
+        if (r == -EOPNOTSUPP)
+                return log_error_errno(r, "%s is not a bridge (Bridge= in %s or " COWVM_CONF ").", d->bridge,
+                                       d->path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the tap device %s to bridge %s: %m", ifname, d->bridge);
+
+        n = launch_pass_fd(l, TAKE_FD(fd));
+        if (n < 0)
+                return log_error_errno(n, "Failed to pass the tap device: %m");
+        ether_addr_format(&d->mac, l->mac);
+        strcpy(l->tap_name, ifname);
+        l->config.net_fd = n;
+        l->config.mac = l->mac;
+        log_info("Network: tap %s on bridge %s, guest MAC %s.", ifname, d->bridge, l->mac);
+        return 0;
+}
+
 static usec_t pick_stop_timeout(const VmDefinition *def) {
         const char *e = getenv("COWVM_STOP_TIMEOUT_USEC");
         usec_t t = DEFAULT_STOP_TIMEOUT;
@@ -766,6 +827,9 @@ static int run(int argc, char *argv[]) {
         if (access(l.def->kernel_path, R_OK) < 0)
                 return log_error_errno(errno, "Cannot read the kernel %s: %m", l.def->kernel_path);
 
+        r = setup_network(&l);
+        if (r < 0)
+                return r;
         r = l.backend->prepare(&l);
         if (r < 0)
                 return r;

@@ -11,6 +11,7 @@
  * console and the notifications to systemd.
  */
 
+#include <net/if.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
@@ -35,6 +36,9 @@ typedef struct LaunchConfig {
         const char *virtiofsd_socket;
         const char *uuid;
         bool kvm;
+        /* The NIC: a tap fd (-1: no NIC) and the guest's MAC ("02:..."). */
+        int net_fd;
+        const char *mac;
 
         /* Cloud Hypervisor */
         const char *api_socket;
@@ -49,7 +53,10 @@ typedef struct LaunchConfig {
 } LaunchConfig;
 
 #define LAUNCH_CONFIG_NULL                                                                       \
-        { .event_monitor_fd = -1, .qmp_fd = -1, .serial_fd = -1, .notify_fd = -1, .vhost_user_fd = -1 }
+        {                                                                                        \
+                .net_fd = -1, .event_monitor_fd = -1, .qmp_fd = -1, .serial_fd = -1, .notify_fd = -1, \
+                .vhost_user_fd = -1                                                              \
+        }
 
 typedef struct Launch Launch;
 
@@ -78,6 +85,8 @@ struct Launch {
         sd_event *event;
 
         char *api_socket, *serial_socket, *console_socket;
+        char mac[18];             /* the guest's, as LaunchConfig.mac points to it */
+        char tap_name[IFNAMSIZ];  /* empty: no NIC */
 
         /* what the child gets: pass_fds[i] becomes fd 3+i; stdout, stderr */
         int pass_fds[LAUNCH_MAX_PASS_FDS];

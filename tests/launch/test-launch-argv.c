@@ -114,8 +114,85 @@ static void test_qemu(void) {
         CHECK(qemu_build_argv(&c, &a) == -EINVAL);
 }
 
+/* A NIC: the tap ch-launch created, passed as an fd, with the guest's MAC. */
+static void test_nic(void) {
+        _cleanup_strv_free_ char **a = NULL;
+        LaunchConfig c = config();
+        char *s;
+
+        c.net_fd = 7;
+        c.mac = "02:5e:1a:00:be:ef";
+
+        c.binary = "/usr/bin/qemu-system-x86_64";
+        c.vhost_user_fd = 3;
+        c.qmp_fd = 4;
+        c.serial_fd = 5;
+        c.notify_fd = 6;
+        CHECK(qemu_build_argv(&c, &a) == 0);
+        s = argv_join(a);
+        CHECK(strstr(s, "|-device|vhost-user-fs-pci,chardev=vfs,tag=myfs"
+                        "|-netdev|tap,id=net0,fd=7"
+                        "|-device|virtio-net-pci,netdev=net0,mac=02:5e:1a:00:be:ef,romfile="
+                        "|-chardev|socket,id=serial0,fd=5|"));
+        free(s);
+        a = strv_free(a);
+
+        c.binary = "/usr/bin/cloud-hypervisor";
+        c.api_socket = "/run/cowvm/web/api.sock";
+        c.serial_socket = "/run/cowvm/web/serial.sock";
+        c.event_monitor_fd = 3;
+        CHECK(ch_build_argv(&c, &a) == 0);
+        s = argv_join(a);
+        /* help.txt: --net "...,mac=<mac_addr>,fd=<[fd1,fd2,...]>,..." */
+        CHECK(strstr(s, "|--fs|tag=myfs,socket=/run/cowvm/web/virtiofsd.sock"
+                        "|--net|fd=[7],mac=02:5e:1a:00:be:ef"
+                        "|--serial|"));
+        free(s);
+        a = strv_free(a);
+
+        /* An fd without a MAC, or a MAC that would split the option list. */
+        c.mac = NULL;
+        CHECK(ch_build_argv(&c, &a) == -EINVAL);
+        c.binary = "/usr/bin/qemu-system-x86_64";
+        CHECK(qemu_build_argv(&c, &a) == -EINVAL);
+        c.mac = "02:00:00:00:00:01,romfile=/x";
+        CHECK(qemu_build_argv(&c, &a) == -EINVAL);
+}
+
+/* No NIC unless asked: neither command line has a network device then
+ * (QEMU's -nodefaults drops its default user-mode NIC). */
+static void test_no_nic(void) {
+        _cleanup_strv_free_ char **a = NULL;
+        LaunchConfig c = config();
+        char *s;
+
+        c.binary = "/usr/bin/qemu-system-x86_64";
+        c.vhost_user_fd = 3;
+        c.qmp_fd = 4;
+        c.serial_fd = 5;
+        c.notify_fd = 6;
+        c.mac = "02:5e:1a:00:be:ef";
+        CHECK(qemu_build_argv(&c, &a) == 0);
+        s = argv_join(a);
+        CHECK(strstr(s, "|-nodefaults|"));
+        CHECK(!strstr(s, "-netdev") && !strstr(s, "virtio-net"));
+        free(s);
+        a = strv_free(a);
+
+        c.binary = "/usr/bin/cloud-hypervisor";
+        c.api_socket = "/run/cowvm/web/api.sock";
+        c.serial_socket = "/run/cowvm/web/serial.sock";
+        c.event_monitor_fd = 3;
+        CHECK(ch_build_argv(&c, &a) == 0);
+        s = argv_join(a);
+        CHECK(!strstr(s, "--net"));
+        free(s);
+}
+
 int main(void) {
         test_cloud_hypervisor();
         test_qemu();
+        test_nic();
+        test_no_nic();
         return 0;
 }
