@@ -451,6 +451,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         Launch *l = userdata;
         const char *hv = hypervisor_to_string(l->backend->id);
+        char why[256] = "";
         int code = EXIT_SUCCESS;
 
         /* Drain what the hypervisor wrote last (a panic, its own errors). All
@@ -467,21 +468,24 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         if (si->si_code == CLD_EXITED && si->si_status == 0) {
                 if (l->failure)
                         code = EXIT_FAILURE;
-                else if (l->forced) {
-                        log_error("%s exited after a hard stop.", hv);
-                        code = EXIT_FAILURE;
-                } else
+                else if (l->forced)
+                        (void) snprintf(why, sizeof why, "%s exited after a hard stop.", hv);
+                else
                         log_info("The VM powered off.");
-        } else if (si->si_code == CLD_EXITED) {
-                log_error("%s exited with status %d.", hv, si->si_status);
-                code = EXIT_FAILURE;
-        } else {
-                log_error("%s was killed by signal SIG%s%s.", hv, sigabbrev_np(si->si_status) ?: "?",
-                          si->si_code == CLD_DUMPED ? " (core dumped)" : "");
+        } else if (si->si_code == CLD_EXITED)
+                (void) snprintf(why, sizeof why, "%s exited with status %d.", hv, si->si_status);
+        else
+                (void) snprintf(why, sizeof why, "%s was killed by signal SIG%s%s.", hv,
+                                sigabbrev_np(si->si_status) ?: "?", si->si_code == CLD_DUMPED ? " (core dumped)" : "");
+        if (why[0]) {
+                log_error("%s", why);
                 code = EXIT_FAILURE;
         }
-        if (l->failure && code == EXIT_FAILURE)
-                notify("STATUS=Failed: %s", l->failure);
+        /* The first reason is the one that explains the others; without
+         * one, the hypervisor's own end is the reason: `systemctl status`
+         * must not say "Stopped" for a VM whose QEMU was killed. */
+        if (code == EXIT_FAILURE)
+                notify("STATUS=Failed: %s", l->failure ?: why);
         else
                 notify("STATUS=Stopped");
 
