@@ -184,7 +184,17 @@ _harness_stage_args() {
 # of the outer PID namespace) and of the container's systemd (nspawn's child,
 # PID 1 of the inner one).
 _harness_find_nspawn() {
-        pgrep -P "$1" | head -n1 || true
+        local pid
+
+        # By name: until the job has exec'ed unshare, its children are
+        # short-lived subshells of _harness_cgroup_enter.
+        for pid in $(pgrep -P "$1"); do
+                if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = systemd-nspawn ]; then
+                        echo "$pid"
+                        return 0
+                fi
+        done
+        return 0
 }
 
 _harness_find_leader() {
@@ -198,6 +208,46 @@ _harness_find_leader() {
                 fi
         done
         return 1
+}
+
+# _harness_cgroup_dirs NAME: one directory per cgroup hierarchy this shell is
+# in, below its own cgroup there, for the container NAME.
+_harness_cgroup_dirs() {
+        local id ctrl path mnt
+        while IFS=: read -r id ctrl path; do
+                if [ -z "$ctrl" ]; then
+                        mnt=$(findmnt -rn -t cgroup2 -o TARGET | head -n1)
+                else
+                        mnt=$(findmnt -rn -t cgroup -o TARGET,OPTIONS |
+                              awk -v c="${ctrl}" '{ n = split($2, o, ","); for (i = 1; i <= n; i++) if (o[i] == c) { print $1; exit } }')
+                fi
+                [ -n "$mnt" ] && echo "$mnt${path%/}/cowvm-harness-$1"
+        done </proc/self/cgroup
+}
+
+# _harness_cgroup_enter NAME: moves this (sub)shell into cgroups of its own.
+# nspawn --keep-unit makes the cgroup it runs in the container's root: two
+# containers started from one cgroup would share it, and each one's systemd
+# would trim the other's (empty) unit cgroups, e.g. at shutdown.
+_harness_cgroup_enter() {
+        local d
+        for d in $(_harness_cgroup_dirs "$1"); do
+                mkdir -p "$d" || continue
+                # A v1 cpuset takes no process before it has CPUs and nodes.
+                if [ -e "$d/cpuset.cpus" ] && [ -z "$(cat "$d/cpuset.cpus")" ]; then
+                        cat "${d%/*}/cpuset.cpus" >"$d/cpuset.cpus"
+                        cat "${d%/*}/cpuset.mems" >"$d/cpuset.mems"
+                fi
+                echo "$BASHPID" >"$d/cgroup.procs" ||
+                        harness_log "cannot move into cgroup $d"
+        done
+}
+
+_harness_cgroup_remove() {
+        local d
+        for d in $(_harness_cgroup_dirs "$1"); do
+                [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+        done
 }
 
 # harness_start NAME [extra systemd-nspawn args...]
@@ -226,12 +276,14 @@ harness_start() {
         # setsid: a signal to the test's process group
         # (meson's timeout) reaches the test, whose EXIT trap then stops the
         # container in order, not the container directly.
-        setpriv --pdeathsig KILL setsid \
-                unshare --pid --mount-proc --kill-child=KILL -- \
-                systemd-nspawn -q -D / --volatile=yes -M "$name" --register=no --keep-unit \
-                "${HARNESS_NSPAWN_ARGS[@]}" "${stage_args[@]}" "$@" \
-                -b systemd.firstboot=off \
-                </dev/null >"$console" 2>&1 &
+        (
+                _harness_cgroup_enter "$name"
+                exec setpriv --pdeathsig KILL setsid \
+                        unshare --pid --mount-proc --kill-child=KILL -- \
+                        systemd-nspawn -q -D / --volatile=yes -M "$name" --register=no --keep-unit \
+                        "${HARNESS_NSPAWN_ARGS[@]}" "${stage_args[@]}" "$@" \
+                        -b systemd.firstboot=off
+        ) </dev/null >"$console" 2>&1 &
         job=$!
         _HARNESS_JOB[$name]=$job
 
@@ -319,6 +371,7 @@ harness_stop() {
         wait "$job" 2>/dev/null || { rc=$?; harness_log "container $name: systemd-nspawn exited with status $rc"; }
         # nspawn leaves this behind when it is killed (an empty directory).
         rmdir "/run/systemd/nspawn/propagate/$name" 2>/dev/null || true
+        _harness_cgroup_remove "$name"
         unset "_HARNESS_JOB[$name]" "_HARNESS_NSPAWN_PID[$name]" "_HARNESS_LEADER[$name]"
         return $rc
 }
