@@ -1,0 +1,142 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# What a user sees when a VM cannot start: an undefined name, a malformed
+# definition among good ones, a missing base, a base replaced under an
+# existing VM, a hypervisor that is not installed, a virtiofsd that is not
+# there. Each start fails at once (the definitions say TimeoutStartSec=1h, so
+# a failure that waited for a timeout would hang this test instead), the
+# reason is in `systemctl status vm@NAME` and in `journalctl -u vm@NAME`, and
+# nothing is left mounted or running.
+#
+# test-failures.sh BUILDDIR
+
+. "$(dirname "$(realpath "$0")")/lib/cowvm.sh"
+cowvm_boot "$1"
+
+# Cheap guests: the uncompressed kernel boots faster under TCG.
+GUEST=("Hypervisor=qemu" "Memory=256M" "Kernel=boot/vmlinux" "TimeoutStartSec=1h")
+
+# says NAME PATTERN...: `systemctl status vm@NAME` and `journalctl -u
+# vm@NAME` both show each PATTERN (fixed strings). journald stores what it
+# receives asynchronously: a status right after the failure may not have the
+# last lines yet, so this polls for a while.
+says() {
+        local name=$1 i p status journal missing
+        shift
+        for i in $(seq 1 100); do
+                status=$(C systemctl status --no-pager -n 40 "vm@$name" 2>&1 || true)
+                journal=$(C journalctl --no-pager -o cat -u "vm@$name")
+                missing=
+                for p in "$@"; do
+                        grep -qF -- "$p" <<<"$status" || missing="status: $p"
+                        grep -qF -- "$p" <<<"$journal" || missing="journal: $p"
+                done
+                [ -n "$missing" ] || return 0
+                sleep 0.1
+        done
+        fail "vm@$name: the $missing is missing:
+$status"
+}
+
+# start_fails_at_once NAME: `systemctl start vm@NAME` fails, and not by a
+# timeout; prints how long it took.
+start_fails_at_once() {
+        local name=$1 t0 result
+        t0=$EPOCHREALTIME
+        if C systemctl start "vm@$name" 2>/dev/null; then
+                fail "systemctl start vm@$name succeeded"
+        fi
+        result=$(C systemctl show -P Result "vm@$name")
+        [ "$result" != timeout ] || fail "vm@$name failed by its start timeout"
+        awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2fs", b - a }'
+}
+
+status_of() {
+        C systemctl status --no-pager -n 30 "vm@$1" 2>&1 || true
+}
+
+# --- an undefined VM ---------------------------------------------------------
+took=$(start_fails_at_once ghost)
+says ghost "VM 'ghost' is not defined" "/etc/cowvm/ghost.vm"
+wait_vm_gone ghost
+C test ! -e /var/lib/cowvm/vms/ghost || fail "starting an undefined VM created /var/lib/cowvm/vms/ghost"
+ok "undefined VM: start failed in $took, status names where it looked, nothing mounted, no /run/cowvm/ghost"
+
+# --- a malformed definition next to good ones ----------------------------------
+# `chg` runs over a base of its own, a copy that is replaced further down.
+C cp -a /var/lib/cowvm/bases/test /var/lib/cowvm/bases/other
+vm_define good "${GUEST[@]}"
+vm_define chg "${GUEST[@]}"
+C sed -i 's/^Base=test$/Base=other/' /etc/cowvm/chg.vm
+vm_define bad "${GUEST[@]}" "CPUs=lots"
+bad_line=$(C grep -n '^CPUs=lots' /etc/cowvm/bad.vm | cut -d: -f1)
+C systemctl daemon-reload
+
+t0=$EPOCHREALTIME
+if C systemctl start vm@good vm@bad vm@chg 2>/dev/null; then
+        fail "systemctl start vm@good vm@bad vm@chg succeeded although bad.vm is malformed"
+fi
+for v in good chg; do
+        [ "$(unit_state "vm@$v")" = active ] || fail "vm@$v is $(unit_state "vm@$v"), the bad definition beside it stopped it: $(status_of "$v")"
+done
+[ "$(unit_state vm@bad)" = failed ] || fail "vm@bad is $(unit_state vm@bad), not failed"
+[ "$(C systemctl show -P Result vm@bad)" = exit-code ] || fail "vm@bad did not fail on its definition"
+says bad "/etc/cowvm/bad.vm:$bad_line:" "CPUs=lots"
+wait_vm_gone bad
+ok "malformed definition: vm@good and vm@chg run, vm@bad failed naming /etc/cowvm/bad.vm:$bad_line and CPUs= ($(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')s for the three)"
+
+# --- a missing base --------------------------------------------------------------
+vm_define nobase "${GUEST[@]}"
+C sed -i 's/^Base=test$/Base=nosuch/' /etc/cowvm/nobase.vm
+C systemctl daemon-reload
+took=$(start_fails_at_once nobase)
+says nobase "Base '/var/lib/cowvm/bases/nosuch' of VM 'nobase' does not exist"
+wait_vm_gone nobase
+ok "missing base: start failed in $took, status says the base does not exist"
+
+# --- a hypervisor that is not installed -----------------------------------------
+if command -v cloud-hypervisor >/dev/null; then
+        echo "skipping the missing-hypervisor case: cloud-hypervisor is installed"
+else
+        vm_define nohv "Hypervisor=cloud-hypervisor" "Memory=256M" "TimeoutStartSec=1h"
+        C systemctl daemon-reload
+        took=$(start_fails_at_once nohv)
+        says nohv "Hypervisor=cloud-hypervisor, but cloud-hypervisor is not in \$PATH"
+        wait_vm_gone nohv
+        ok "missing hypervisor: start failed in $took, status says cloud-hypervisor is not installed"
+fi
+
+# --- no virtiofsd ------------------------------------------------------------------
+# /usr is read-only here; a drop-in is how a user points virtiofsd-exec
+# elsewhere ($COWVM_VIRTIOFSD), so it is how to make it missing.
+vm_define novfs "${GUEST[@]}"
+C mkdir -p /etc/systemd/system/virtiofsd@novfs.service.d
+printf '[Service]\nEnvironment=COWVM_VIRTIOFSD=/nonexistent/virtiofsd\n' |
+        C sh -c 'cat > /etc/systemd/system/virtiofsd@novfs.service.d/missing.conf'
+C systemctl daemon-reload
+took=$(start_fails_at_once novfs)
+says novfs "/nonexistent/virtiofsd is not executable" "virtiofsd hung up"
+wait_vm_gone novfs
+ok "missing virtiofsd: start failed in $took, status says why"
+
+# --- the base replaced under an existing VM ------------------------------------------
+C systemctl stop vm@good vm@chg
+for v in good chg; do
+        [ "$(unit_state "vm@$v")" = inactive ] || fail "vm@$v is $(unit_state "vm@$v") after stop"
+        wait_vm_gone "$v"
+done
+C sh -c 'mv /var/lib/cowvm/bases/other /var/lib/cowvm/bases/other.old && cp -a /var/lib/cowvm/bases/other.old /var/lib/cowvm/bases/other'
+took=$(start_fails_at_once chg)
+says chg "Base '/var/lib/cowvm/bases/other' of VM 'chg' has changed since the VM was created"
+wait_vm_gone chg
+C test -d /var/lib/cowvm/vms/chg/upper/etc || fail "the upper layer of vm@chg is gone after the refused start"
+# Putting the original back makes it start again.
+C sh -c 'rm -rf /var/lib/cowvm/bases/other && mv /var/lib/cowvm/bases/other.old /var/lib/cowvm/bases/other'
+C systemctl start vm@chg || fail "vm@chg does not start over its original base again: $(status_of chg)"
+C systemctl stop vm@chg
+wait_vm_gone chg
+ok "replaced base: start failed in $took naming the change, the upper layer is kept, the original base starts again"
+
+[ -z "$(C ls -A /run/cowvm)" ] || fail "left behind in /run/cowvm: $(C ls -A /run/cowvm)"
+echo PASS
