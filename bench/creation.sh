@@ -81,7 +81,7 @@ collect() { # N FILE: unit timestamps and ch-launch's journal entries of VMs b1.
                         echo "unit $i $u ${v[InactiveExitTimestampMonotonic]:-0} ${v[ActiveEnterTimestampMonotonic]:-0}" \
                              "${v[ExecMainStartTimestampMonotonic]:-0} ${v[ActiveState]:-unknown}"
                 done
-                C journalctl -o json --output-fields=MESSAGE,__MONOTONIC_TIMESTAMP -u "vm@b$i.service" --grep '^(Started qemu|VM running)' |
+                C journalctl -o json --output-fields=MESSAGE,__MONOTONIC_TIMESTAMP -u "vm@b$i.service" --grep '^(Started qemu|VM running \()' |
                         python3 -c "
 import json, sys
 for l in sys.stdin:
