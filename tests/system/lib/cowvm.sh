@@ -87,7 +87,7 @@ unit_state() {
 # Nothing of VM NAME is left: no mount, no unit of its chain active, no
 # process in its cgroups, no socket or directory under /run/cowvm/NAME.
 vm_gone() {
-        local name=$1 u mounts
+        local name=$1 u mounts procs
         for u in "vm@$name.service" "virtiofsd@$name.service" "virtiofsd@$name.socket" "overlay-prepare@$name.service"; do
                 case "$(unit_state "$u")" in
                 active|activating|deactivating|reloading) echo "$u is still $(unit_state "$u")"; return 1 ;;
@@ -102,8 +102,11 @@ vm_gone() {
                 echo "left behind: $(C find "/run/cowvm/$name")"
                 return 1
         fi
-        if C pgrep -f "cowvm/$name/" >/dev/null; then
-                echo "processes left: $(C pgrep -af "cowvm/$name/")"
+        # virtiofsd names the root in its arguments; QEMU and the helpers
+        # only the VM's name (QEMU gets its channels as fds).
+        procs="cowvm/$name/|/ch-launch $name\$|/virtiofsd-exec $name\$| -name $name "
+        if C pgrep -f "$procs" >/dev/null; then
+                echo "processes left: $(C pgrep -af "$procs")"
                 return 1
         fi
         return 0
