@@ -26,7 +26,8 @@ int overlay_mount_options(const VmDefinition *d, char **ret) {
 
         if (!lower || !upper || !work)
                 return -ENOMEM;
-        if (asprintf(ret, "lowerdir=%s,upperdir=%s,workdir=%s," OVERLAY_MOUNT_FLAGS, lower, upper, work) < 0)
+        if (asprintf(ret, "lowerdir=%s,upperdir=%s,workdir=%s,%s", lower, upper, work,
+                     d->ephemeral ? OVERLAY_MOUNT_FLAGS_EPHEMERAL : OVERLAY_MOUNT_FLAGS) < 0)
                 return -ENOMEM;
         return 0;
 }
