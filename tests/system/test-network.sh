@@ -1,0 +1,302 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# VM networking through a real systemd, in the container's own network
+# namespace (never the host's interfaces):
+#   - br0 made by systemd-networkd from a .netdev and a .network, as
+#     docs/networking.md tells a user to;
+#   - two busybox guests on it (Bridge=, Address=): each applies the
+#     systemd-networkd file config-inject wrote, matched by MAC, and pings the
+#     bridge's address and the other guest; the container pings both;
+#   - a Debian guest (the cowvm-mkbase debootstrap base, cached) configured by
+#     its own systemd-networkd accepts SSH with the injected key and refuses
+#     another one;
+#   - every tap is gone after a stop, after SIGKILL of ch-launch and after
+#     SIGKILL of the hypervisor; a missing bridge fails the start naming it.
+# Prints ping round trips and SSH login times (TCG: slow, and no assertion).
+#
+# test-network.sh BUILDDIR
+# The Debian part needs debootstrap and the Debian mirror the first time (the
+# base is cached in $COWVM_TEST_CACHE/mkbase, shared with the mkbase test);
+# without them it is skipped, loudly, and the busybox part still runs.
+
+. "$(dirname "$(realpath "$0")")/lib/cowvm.sh"
+
+BUILD=$(realpath "$1")
+SRC=$(realpath "$SYSTEM_TESTS/../..")
+CACHE=${COWVM_TEST_CACHE:-/var/cache/cowvm-test}
+NET=10.77.0
+A=netcheck-guest-1 # long names that differ only in their last character:
+B=netcheck-guest-2 # the hashed form of the tap name ("vh-...") is used
+
+# ---- the Debian base, built by cowvm-mkbase as the mkbase test does -------
+
+# Prints the base directory; fails when it cannot be had. The cache and its
+# stamp protocol are the mkbase test's (tests/mkbase/test-mkbase-debootstrap.sh):
+# whichever test comes first builds, the other reuses. Without a built
+# cowvm-mkbase, a base already in the cache is used as it is.
+# $COWVM_TEST_DEBIAN_BASE names another base tree.
+debian_base() {
+        local mkbase=$BUILD/mkbase/cowvm-mkbase fixup=$BUILD/mkbase/mkbase-fixup mkinitrd=$SRC/mkbase/mkinitrd
+        local cache=$CACHE/mkbase base
+
+        if [ -n "${COWVM_TEST_DEBIAN_BASE:-}" ]; then
+                echo "$COWVM_TEST_DEBIAN_BASE"
+                return 0
+        fi
+        base=$cache/state/bases/debian-12
+        mkdir -p "$cache"
+        if ! [ -f "$mkbase" ] || ! [ -x "$fixup" ]; then
+                [ -f "$base/etc/cowvm-base-id" ] || { echo "cowvm-mkbase is not built and $base does not exist" >&2; return 1; }
+                echo "cowvm-mkbase is not built: using $base as it is" >&2
+                echo "$base"
+                return 0
+        fi
+        (
+                flock 9
+                stamp=$(cat "$mkbase" "$fixup" "$mkinitrd" | sha256sum | cut -d' ' -f1)
+                if [ -d "$base" ] && [ "$(cat "$cache/stamp" 2>/dev/null)" = "$stamp" ]; then
+                        exit 0
+                fi
+                command -v debootstrap >/dev/null || { echo "debootstrap not found (package debootstrap)" >&2; exit 1; }
+                rm -f "$cache/stamp"
+                echo "building the Debian base with cowvm-mkbase (a few minutes)" >&2
+                COWVM_STATE_DIR=$cache/state COWVM_MKBASE_FIXUP=$fixup COWVM_MKBASE_MKINITRD=$mkinitrd \
+                        bash "$mkbase" debootstrap debian-12 --suite bookworm --replace >&2 || exit 1
+                echo "$stamp" >"$cache/stamp"
+        ) 9>"$cache/lock" || return 1
+        echo "$base"
+}
+
+DEBIAN=
+if [ "$(id -u)" -eq 0 ] && base=$(debian_base); then
+        DEBIAN=$base
+        # Keep the mkbase test from replacing the base under our running guest.
+        exec 8<"$CACHE/mkbase/lock"
+        flock -s 8
+else
+        echo "SKIPPED PART: no Debian base (see above): the SSH checks do not run" >&2
+fi
+
+cowvm_boot "$1" ${DEBIAN:+--bind-ro="$DEBIAN:/var/lib/cowvm/bases/debian"}
+
+# ---- the bridge, the way docs/networking.md sets it up ------------------------
+
+C mkdir -p /etc/systemd/network
+C sh -c 'cat > /etc/systemd/network/50-br0.netdev' <<'EOF'
+[NetDev]
+Name=br0
+Kind=bridge
+EOF
+# No uplink in the test: ConfigureWithoutCarrier= puts the address on the
+# bridge before the first VM's tap comes up.
+C sh -c 'cat > /etc/systemd/network/50-br0.network' <<EOF
+[Match]
+Name=br0
+
+[Network]
+Address=$NET.1/24
+ConfigureWithoutCarrier=yes
+EOF
+# The container's systemd-networkd may have started at boot (presets on an
+# empty /etc): restart it to read the new files.
+C systemctl restart systemd-networkd.service || fail "systemd-networkd did not start: $(C systemctl status --no-pager systemd-networkd)"
+bridge_ready() { grep -q "inet $NET.1/24" <<<"$(C ip -o -4 addr show dev br0 2>/dev/null)"; }
+harness_wait_for "address $NET.1 on br0" 60 bridge_ready
+ok "systemd-networkd made br0 with $NET.1/24 in the container"
+
+PING=(ping)
+command -v ping >/dev/null || PING=(busybox ping)
+
+# ---- two busybox guests ------------------------------------------------------
+
+# The busybox guest has no systemd-networkd: this hook applies the file
+# config-inject wrote for it, as networkd would (the interface whose MAC is
+# [Match] MACAddress=, every Address=), then pings each address in
+# /etc/cowvm-test-ping until it answers.
+read -r -d '' NET_HOOK <<'HOOK' || true
+#!/bin/sh
+say() { echo "cowvm-test-guest: $*"; }
+f=/etc/systemd/network/90-cowvm.network
+mac= addrs= dev=
+while IFS='=' read -r k v; do
+        case "$k" in
+        MACAddress) mac=$v ;;
+        Address) addrs="$addrs $v" ;;
+        esac
+done <"$f"
+for d in /sys/class/net/*; do
+        read -r a <"$d/address"
+        [ "$a" = "$mac" ] && dev=${d##*/}
+done
+[ -n "$dev" ] || { say "net: no interface with MAC $mac"; exit 1; }
+ip link set "$dev" up
+for a in $addrs; do ip addr add "$a" dev "$dev"; done
+say "net: $dev $mac$addrs"
+for t in $(cat /etc/cowvm-test-ping); do
+        i=0
+        until ping -c 1 -W 1 "$t" >/dev/null 2>&1; do
+                i=$((i + 1))
+                [ $i -lt 120 ] || { say "net: ping $t FAILED"; continue 2; }
+        done
+        say "net: ping $t ok"
+done
+HOOK
+
+define_busybox() { # NAME ADDRESS PING-TARGETS...
+        local name=$1 addr=$2
+        shift 2
+        vm_define "$name" <<EOF
+[VM]
+Base=test
+Hypervisor=qemu
+Memory=256M
+
+[Network]
+Bridge=br0
+Address=$addr/24
+EOF
+        C mkdir -p "/var/lib/cowvm/vms/$name/upper/etc/cowvm-test.d"
+        printf '%s\n' "$NET_HOOK" | C sh -c "cat > /var/lib/cowvm/vms/$name/upper/etc/cowvm-test.d/20-net.sh"
+        C chmod 755 "/var/lib/cowvm/vms/$name/upper/etc/cowvm-test.d/20-net.sh"
+        printf '%s\n' "$@" | C sh -c "cat > /var/lib/cowvm/vms/$name/upper/etc/cowvm-test-ping"
+}
+
+define_busybox "$A" "$NET.11" "$NET.1" "$NET.12"
+define_busybox "$B" "$NET.12" "$NET.1" "$NET.11"
+C systemctl daemon-reload
+C systemctl start "vm@$A" "vm@$B" || fail "the busybox guests did not start: $(C systemctl status --no-pager "vm@$A" "vm@$B")"
+
+# The taps: named by the VM, on br0, up.
+tap_of() { sed -n 's/.*Network: tap \([^ ]*\) on bridge.*/\1/p' <<<"$(C journalctl --no-pager -o cat -u "vm@$1")" | tail -n1; }
+TAP_A=$(tap_of "$A")
+TAP_B=$(tap_of "$B")
+[ -n "$TAP_A" ] && [ -n "$TAP_B" ] || fail "ch-launch did not log the taps: '$TAP_A' '$TAP_B'"
+[ "$TAP_A" != "$TAP_B" ] || fail "$A and $B got the same tap $TAP_A"
+case "$TAP_A" in vh-netc*) ;; *) fail "tap of $A is $TAP_A, expected the hashed form vh-netc..." ;; esac
+ports=$(C ip -o link show master br0)
+# (A tap's operstate is UNKNOWN: look at the flags.)
+grep -q "$TAP_A: <[^>]*,UP,LOWER_UP>" <<<"$ports" && grep -q "$TAP_B: <[^>]*,UP,LOWER_UP>" <<<"$ports" ||
+        fail "the taps are not up on br0: $ports"
+ok "taps $TAP_A and $TAP_B are ports of br0 and up"
+
+mac_a=$(sed -n 's/^MACAddress=//p' <<<"$(C cat "/var/lib/cowvm/vms/$A/upper/etc/systemd/network/90-cowvm.network")")
+mac_b=$(sed -n 's/^MACAddress=//p' <<<"$(C cat "/var/lib/cowvm/vms/$B/upper/etc/systemd/network/90-cowvm.network")")
+[ -n "$mac_a" ] && [ "$mac_a" != "$mac_b" ] || fail "MACs: '$mac_a' '$mac_b'"
+
+for vm in "$A" "$B"; do
+        for t in "$NET.1" "$NET.11" "$NET.12"; do
+                [ "$t" = "$NET.$([ "$vm" = "$A" ] && echo 11 || echo 12)" ] && continue
+                pinged() { grep -q "cowvm-test-guest: net: ping $2 \(ok\|FAILED\)" <<<"$(vm_console "$1")"; }
+                harness_wait_for "ping result from $vm to $t" 240 pinged "$vm" "$t"
+                grep -q "net: ping $t ok" <<<"$(vm_console "$vm")" ||
+                        fail "$vm could not reach $t: $(grep 'net:' <<<"$(vm_console "$vm")")"
+        done
+        grep -q "net: eth0 $( [ "$vm" = "$A" ] && echo "$mac_a" || echo "$mac_b")" <<<"$(vm_console "$vm")" ||
+                fail "$vm did not find its NIC by MAC: $(grep 'net:' <<<"$(vm_console "$vm")")"
+done
+ok "$A and $B found their NIC by MAC, reach the bridge ($NET.1) and each other"
+
+for t in "$NET.11" "$NET.12"; do
+        out=$(C "${PING[@]}" -c 10 -i 0.2 -W 5 "$t") || fail "the container cannot ping $t: $out"
+        ok "container -> $t: $(grep -E 'round-trip|rtt' <<<"$out")"
+done
+
+# ---- the Debian guest and SSH ----------------------------------------------------
+
+if [ -n "$DEBIAN" ]; then
+        C mkdir -p /root/.ssh
+        C ssh-keygen -q -t ed25519 -N '' -C good -f /root/.ssh/good
+        C ssh-keygen -q -t ed25519 -N '' -C wrong -f /root/.ssh/wrong
+        vm_define debnet <<EOF
+[VM]
+Base=debian
+Hypervisor=qemu
+CPUs=2
+Memory=512M
+
+[Guest]
+SSHAuthorizedKey=$(C cat /root/.ssh/good.pub)
+
+[Network]
+Bridge=br0
+Address=$NET.13/24
+EOF
+        C systemctl daemon-reload
+        t0=$EPOCHREALTIME
+        C systemctl start vm@debnet || fail "vm@debnet did not start: $(C systemctl status --no-pager vm@debnet)"
+        ok "vm@debnet ready after $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}')s"
+
+        SSH=(ssh -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10
+             -o LogLevel=ERROR)
+        ssh_good() { C "${SSH[@]}" -i /root/.ssh/good root@$NET.13 true 2>/dev/null; }
+        harness_wait_for "SSH login to debnet" 180 ssh_good
+        ok "SSH login with the injected key works $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}')s after the start"
+        out=$(C "${SSH[@]}" -i /root/.ssh/good root@$NET.13 'cat /etc/hostname; networkctl --no-legend list 2>/dev/null | grep -v lo; ip -o -4 addr show scope global') ||
+                fail "ssh command failed: $out"
+        grep -qx debnet <<<"$out" || fail "wrong host behind $NET.13: $out"
+        grep -q "$NET.13/24" <<<"$out" || fail "debnet does not have $NET.13: $out"
+        ok "debnet via its own systemd-networkd: $(grep -m1 'inet' <<<"$out" | awk '{print $2, $4}')"
+        times=()
+        for _ in 1 2 3; do
+                t1=$EPOCHREALTIME
+                C "${SSH[@]}" -i /root/.ssh/good root@$NET.13 true || fail "ssh login failed"
+                times+=("$(awk -v a="$t1" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.2f", b-a}')")
+        done
+        ok "ssh root@debnet true: ${times[*]} s (TCG)"
+        if out=$(C "${SSH[@]}" -i /root/.ssh/wrong root@$NET.13 true 2>&1); then
+                fail "ssh with a key that was never injected logged in"
+        fi
+        grep -q "Permission denied" <<<"$out" || fail "ssh with the wrong key failed, but not for the key: $out"
+        ok "a key that was not injected is refused ($(tail -n1 <<<"$out"))"
+        C systemctl stop vm@debnet
+fi
+
+# ---- the taps go away ---------------------------------------------------------
+
+tap_gone() { ! C ip link show "$1" >/dev/null 2>&1; }
+
+C systemctl stop "vm@$A"
+wait_vm_gone "$A"
+tap_gone "$TAP_A" || fail "$TAP_A is left after systemctl stop vm@$A"
+ok "stop: $TAP_A is gone"
+
+# ch-launch killed: the hypervisor dies with it (PDEATHSIG), and the tap with the hypervisor.
+C systemctl kill -s KILL --kill-who=main "vm@$B"
+wait_vm_gone "$B"
+tap_gone "$TAP_B" || fail "$TAP_B is left after SIGKILL of ch-launch"
+ok "SIGKILL of ch-launch: $TAP_B is gone"
+
+# The hypervisor killed.
+C systemctl reset-failed "vm@$B" 2>/dev/null || true
+C systemctl start "vm@$B"
+launcher=$(C systemctl show -P MainPID "vm@$B")
+qemu=$(C pgrep -P "$launcher")
+[ -n "$qemu" ] || fail "no hypervisor under ch-launch ($launcher)"
+C ip link show "$TAP_B" >/dev/null || fail "$TAP_B missing after restart"
+C kill -KILL "$qemu"
+wait_vm_gone "$B"
+[ "$(unit_state "vm@$B")" = failed ] || fail "vm@$B is $(unit_state "vm@$B") after its hypervisor was killed"
+tap_gone "$TAP_B" || fail "$TAP_B is left after SIGKILL of the hypervisor"
+ok "SIGKILL of the hypervisor: $TAP_B is gone, vm@$B failed"
+
+left=$(C ip -o link show | grep -E ': (vm|vh)-' || true)
+[ -z "$left" ] || fail "taps left: $left"
+
+# ---- a missing bridge fails the start, naming it -------------------------------------
+
+vm_define nobridge <<EOF
+[VM]
+Base=test
+Hypervisor=qemu
+
+[Network]
+Bridge=br9
+EOF
+C systemctl daemon-reload
+status=$(start_must_fail vm@nobridge)
+log=$(C journalctl --no-pager -o cat -u vm@nobridge)
+grep -q "Bridge br9 does not exist" <<<"$log" || fail "no clear error for a missing bridge: $log $status"
+wait_vm_gone nobridge
+ok "a missing bridge: $(grep -m1 'Bridge br9 does not exist' <<<"$log")"
+echo PASS
