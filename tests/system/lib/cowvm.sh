@@ -141,3 +141,33 @@ start_must_fail() {
         fi
         C systemctl status --no-pager -n 20 "$unit" 2>&1 || true
 }
+
+# step TEXT: says where the test is, in its output and in the container's
+# journal (so that report_cgroup_trouble can tell what the test was doing).
+step() {
+        echo "--- $*"
+        C logger -t cowvm-test -- "step: $*" 2>/dev/null || true
+}
+
+# A known intermittent problem of systemd in nspawn on a cgroup v1 hybrid
+# host: a mount unit's umount fails, again and again, with "Failed to attach
+# to cgroup /system.slice/run-cowvm-NAME-root.mount: No such file or
+# directory" (219/CGROUP). Prints, for each step of the test during which it
+# happened, how often and for which units; prints nothing if it did not.
+report_cgroup_trouble() {
+        local out
+        out=$(C journalctl -b --no-pager -o cat 2>/dev/null) || return 0
+        awk '
+                /^step: / { step = substr($0, 7); next }
+                /Failed to attach to cgroup/ || /status=219\/CGROUP/ {
+                        u = $0
+                        if (match(u, /run-cowvm-[^ :]*\.mount/)) u = substr(u, RSTART, RLENGTH); else u = "?"
+                        key = (step == "" ? "(before the first step)" : step) " | " u
+                        if (!(key in n)) order[++k] = key
+                        n[key]++
+                }
+                END {
+                        for (i = 1; i <= k; i++)
+                                printf "NOTE: cgroup attach failure (219/CGROUP) x%d during: %s\n", n[order[i]], order[i]
+                }' <<<"$out"
+}
