@@ -143,7 +143,7 @@ static int qemu_prepare(Launch *l) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_close_ int vfs = -EBADF;
         QemuData *q;
-        int fd, n, r;
+        int fd = -EBADF, n, r;
 
         q = calloc(1, sizeof *q);
         if (!q)
