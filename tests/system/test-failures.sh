@@ -22,9 +22,9 @@ GUEST=("Hypervisor=qemu" "Memory=256M" "Kernel=boot/vmlinux" "KernelCommandLine=
 # receives asynchronously: a status right after the failure may not have the
 # last lines yet, so this polls for a while.
 says() {
-        local name=$1 i p status journal missing
+        local name=$1 p status journal missing
         shift
-        for i in $(seq 1 100); do
+        for _ in $(seq 1 100); do
                 status=$(C systemctl status --no-pager -n 40 "vm@$name" 2>&1 || true)
                 journal=$(C journalctl --no-pager -o cat -u "vm@$name")
                 missing=

@@ -42,8 +42,8 @@ start_all() {
 # says NAME PATTERN: `systemctl status vm@NAME` shows PATTERN, eventually
 # (journald stores what it receives asynchronously).
 says() {
-        local i status
-        for i in $(seq 1 100); do
+        local status
+        for _ in $(seq 1 100); do
                 status=$(C systemctl status --no-pager -n 40 "vm@$1" 2>&1 || true)
                 grep -qF -- "$2" <<<"$status" && return 0
                 sleep 0.1
@@ -52,11 +52,13 @@ says() {
 $status"
 }
 
+is_failed() { [ "$(unit_state "vm@$1")" = failed ]; }
+
 start_all
 declare -A TAP
 for v in "${VMS[@]}"; do
         TAP[$v]=$(tap_of "$v")
-        [ -n "${TAP[$v]}" ] && C ip link show dev "${TAP[$v]}" >/dev/null ||
+        { [ -n "${TAP[$v]}" ] && C ip link show dev "${TAP[$v]}" >/dev/null; } ||
                 fail "vm@$v has no tap device: $(C journalctl --no-pager -o cat -u "vm@$v" | tail -n 20)"
 done
 ok "three VMs running with NICs on cowbr0: ${TAP[*]}"
@@ -65,12 +67,12 @@ vfs_pid=$(C systemctl show -P MainPID virtiofsd@kvfs.service)
 ch_pid=$(C systemctl show -P MainPID vm@kqemu.service)
 qemu_pid=$(C pgrep -P "$ch_pid" qemu-system)
 kch_pid=$(C systemctl show -P MainPID vm@kch.service)
-[ "$vfs_pid" -gt 0 ] && [ -n "$qemu_pid" ] && [ "$kch_pid" -gt 0 ] ||
+{ [ "$vfs_pid" -gt 0 ] && [ -n "$qemu_pid" ] && [ "$kch_pid" -gt 0 ]; } ||
         fail "could not find the processes to kill (virtiofsd $vfs_pid, qemu '$qemu_pid', ch-launch $kch_pid)"
 C kill -9 "$vfs_pid" "$qemu_pid" "$kch_pid"
 
 for v in "${VMS[@]}"; do
-        harness_wait_for "end of vm@$v" 120 eval '[ "$(unit_state "vm@$v")" = failed ]'
+        harness_wait_for "end of vm@$v" 120 is_failed "$v"
         wait_vm_gone "$v"
         ! C ip link show dev "${TAP[$v]}" >/dev/null 2>&1 || fail "tap ${TAP[$v]} of vm@$v is left behind"
 done

@@ -67,7 +67,8 @@ step "poweroff from inside rb"
 C sh -c 'echo now > /run/cowvm/rb/root/root/poweroff-now'
 ended() { [ "$(unit_state vm@rb)" != active ]; }
 harness_wait_for "end of vm@rb after the guest's poweroff" 120 ended
-harness_wait_for "vm@rb to settle" 60 eval '[ "$(unit_state vm@rb)" != deactivating ]'
+settled() { [ "$(unit_state vm@rb)" != deactivating ]; }
+harness_wait_for "vm@rb to settle" 60 settled
 [ "$(unit_state vm@rb)" = inactive ] || fail "vm@rb is $(unit_state vm@rb) after the guest powered off: $(C systemctl status --no-pager vm@rb)"
 [ "$(C systemctl show -P Result vm@rb)" = success ] || fail "vm@rb ended with result $(C systemctl show -P Result vm@rb)"
 grep -qx "hook: powering off" <<<"$(console)" || fail "the guest did not power off by itself"

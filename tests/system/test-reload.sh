@@ -32,7 +32,7 @@ step "editing auto1, adding late, daemon-reload"
 pid1=$(C systemctl show -P MainPID vm@auto1)
 pid2=$(C systemctl show -P MainPID vm@auto2)
 inv1=$(C systemctl show -P InvocationID vm@auto1)
-[ "$pid1" -gt 0 ] && [ "$pid2" -gt 0 ] || fail "no MAINPID for the running VMs ($pid1, $pid2)"
+{ [ "$pid1" -gt 0 ] && [ "$pid2" -gt 0 ]; } || fail "no MAINPID for the running VMs ($pid1, $pid2)"
 [ "$(C cat /var/lib/cowvm/vms/auto1/upper/etc/hostname)" = auto1 ] || fail "auto1 did not get its default host name"
 
 printf '%s\n' "" "[Guest]" "Hostname=renamed" | C sh -c 'cat >> /etc/cowvm/auto1.vm'
