@@ -72,17 +72,12 @@ harness_wait_for "vm@rb to settle" 60 settled
 [ "$(unit_state vm@rb)" = inactive ] || fail "vm@rb is $(unit_state vm@rb) after the guest powered off: $(C systemctl status --no-pager vm@rb)"
 [ "$(C systemctl show -P Result vm@rb)" = success ] || fail "vm@rb ended with result $(C systemctl show -P Result vm@rb)"
 grep -qx "hook: powering off" <<<"$(console)" || fail "the guest did not power off by itself"
-[ "$(grep -c "The VM powered off" <<<"$(C journalctl --no-pager -o cat -u vm@rb)")" -eq 2 ] ||
-        fail "ch-launch did not log the guest's power-off"
 wait_vm_gone rb
+# Once when the VM was created and stopped, once now (journald may store it
+# a moment after the unit ended).
+powered_off_twice() { [ "$(grep -c "The VM powered off" <<<"$(C journalctl --no-pager -o cat -u vm@rb)")" -eq 2 ]; }
+harness_wait_for "ch-launch's log of the guest's power-off" 30 powered_off_twice
 ok "a poweroff from inside the guest ends vm@rb cleanly (inactive, result success), nothing left behind"
 
-C rm /var/lib/cowvm/vms/rb/upper/root/poweroff-now /var/lib/cowvm/vms/rb/upper/root/rebooted
-C rm /var/lib/cowvm/vms/rb/upper/etc/cowvm-test.d/50-reboot.sh
-C systemctl start vm@rb || fail "vm@rb does not start after the guest's poweroff: $(C systemctl status --no-pager vm@rb)"
-C systemctl stop vm@rb
-[ "$(unit_state vm@rb)" = inactive ] || fail "vm@rb is $(unit_state vm@rb) after stop"
-wait_vm_gone rb
-ok "and it starts and stops again"
 report_cgroup_trouble
 echo PASS
