@@ -77,7 +77,7 @@ debian_base() {
                 command -v debootstrap >/dev/null ||
                         { echo "no cached Debian base and debootstrap is not installed (package debootstrap)"; exit 2; }
                 mirror_reachable ||
-                        { echo "no cached Debian base and the host's Debian mirror (apt sources) is not reachable"; exit 2; }
+                        { echo "no cached Debian base, and the Debian mirror of the host's apt sources is not reachable (or apt has no package lists: apt-get update)"; exit 2; }
                 rm -f "$cache/stamp"
                 echo "building the Debian base with cowvm-mkbase debootstrap (a few minutes)" >&2
                 t0=$EPOCHREALTIME
@@ -175,25 +175,38 @@ C sh -c "cat > $UPPER/etc/cowvm-check.sh && chmod 0755 $UPPER/etc/cowvm-check.sh
 #!/bin/sh
 # Reports on the serial console what config-inject gave this guest, each
 # line prefixed by "COWVM-CHECK KEY ".
-exec >/dev/ttyS0 2>&1
 p() { sed "s/^/COWVM-CHECK $1 /"; }
-echo "COWVM-CHECK begin"
-hostname | p hostname
-cat /etc/machine-id | p machine-id
-cat /etc/systemd/network/90-cowvm.network | p network-file
-systemctl is-enabled systemd-networkd.service | p networkd-enabled
-# networkd configures the link asynchronously to the boot.
-/lib/systemd/systemd-networkd-wait-online --any --timeout=120; echo "$?" | p wait-online
-for d in /sys/class/net/*; do echo "${d##*/} $(cat "$d/address")"; done | p link
-ip -o -4 address show | p address
-ip -4 route show default | p route
-networkctl list --no-pager --no-legend | p networkctl
-resolvectl dns | p dns
-getent shadow root | cut -d: -f2 | p shadow
-cat /root/.ssh/authorized_keys | p authorized-keys
-stat -c '%a %U' /root/.ssh/authorized_keys | p authorized-keys-mode
-systemctl is-active cowvm-ready.service | p ready
-echo "COWVM-CHECK end"
+report() {
+        echo "COWVM-CHECK begin"
+        hostname | p hostname
+        cat /etc/machine-id | p machine-id
+        cat /etc/systemd/network/90-cowvm.network | p network-file
+        systemctl is-enabled systemd-networkd.service | p networkd-enabled
+        # networkd configures the link asynchronously to the boot.
+        /lib/systemd/systemd-networkd-wait-online --any --timeout=120; echo "$?" | p wait-online
+        for d in /sys/class/net/*; do echo "${d##*/} $(cat "$d/address")"; done | p link
+        ip -o -4 address show | p address
+        ip -4 route show default | p route
+        networkctl list --no-pager --no-legend | p networkctl
+        resolvectl dns | p dns
+        getent shadow root | cut -d: -f2 | p shadow
+        cat /root/.ssh/authorized_keys | p authorized-keys
+        stat -c '%a %U' /root/.ssh/authorized_keys | p authorized-keys-mode
+        systemctl is-active cowvm-ready.service | p ready
+        echo "COWVM-CHECK end"
+}
+report >/run/cowvm-check.txt 2>&1
+# The serial getty shares ttyS0 and hangs it up when it starts, which may be
+# only now (Type=idle): write once agetty runs and waits for a login name.
+i=0
+while [ $i -lt 60 ]; do
+        pid=$(systemctl show -p MainPID --value serial-getty@ttyS0.service)
+        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = agetty ] && break
+        sleep 1
+        i=$((i + 1))
+done
+sleep 2
+{ echo; cat /run/cowvm-check.txt; } >/dev/ttyS0
 EOF
 C sh -c "cat > $UPPER/etc/systemd/system/cowvm-check.service" <<'EOF'
 [Unit]
