@@ -99,7 +99,7 @@ T_START=$EPOCHREALTIME
         -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
         -chardev socket,id=fs,path="$TMP/virtiofsd.sock" -device vhost-user-fs-pci,chardev=fs,tag=myfs \
         -kernel "$BASE/boot/$KERNEL" -initrd "$BASE/boot/initrd.img" \
-        -append "console=ttyS0 root=myfs rootfstype=virtiofs rw" \
+        -append "console=ttyS0 root=myfs rootfstype=virtiofs rw no_timer_check" \
         -serial file:"$TMP/serial.log" \
         -device virtio-serial-pci -chardev file,id=notify,path="$TMP/notify.log" \
         -device virtconsole,chardev=notify \

@@ -83,7 +83,7 @@ T_START=$EPOCHREALTIME
         -object memory-backend-memfd,id=mem,size=1024M,share=on -numa node,memdev=mem \
         -chardev socket,id=fs,path="$TMP/virtiofsd.sock" -device vhost-user-fs-pci,chardev=fs,tag=myfs \
         -kernel "$BASE/boot/vmlinuz" -initrd "$INITRD" \
-        -append "console=ttyS0 root=myfs rootfstype=virtiofs rw" \
+        -append "console=ttyS0 root=myfs rootfstype=virtiofs rw no_timer_check" \
         -serial file:"$TMP/serial.log" \
         -qmp unix:"$TMP/qmp.sock",server=on,wait=off \
         </dev/null >"$TMP/qemu.log" 2>&1 &

@@ -55,7 +55,7 @@ X systemd-run --quiet --unit=test-qemu \
         -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
         -chardev socket,id=fs,path="$R/virtiofsd.sock" -device vhost-user-fs-pci,chardev=fs,tag=myfs \
         -kernel /var/lib/cowvm/bases/test/boot/vmlinuz -initrd /var/lib/cowvm/bases/test/boot/initrd.img \
-        -append "console=ttyS0 root=myfs rootfstype=virtiofs rw" \
+        -append "console=ttyS0 root=myfs rootfstype=virtiofs rw no_timer_check" \
         -serial stdio \
         -device virtio-serial-pci -chardev file,id=notify,path="$R/notify" -device virtconsole,chardev=notify \
         -qmp unix:"$R/qmp.sock",server=on,wait=off ||
