@@ -10,7 +10,7 @@
 #     the NIC (a tap on a bridge made in the container) configured by it with
 #     Address=, Gateway= and DNS=,
 #   - PasswordHash= in /etc/shadow, SSHAuthorizedKey= in root's authorized_keys,
-#   - cowvm-ready.service active.
+#   - cowvm-ready.service active, and no unit failed.
 # The report comes from a oneshot unit the test puts into the VM's upper layer
 # before the first start, as an administrator preparing the VM's disk would.
 # `systemctl stop vm@NAME` must then power the guest off through the ACPI
@@ -193,6 +193,7 @@ report() {
         cat /root/.ssh/authorized_keys | p authorized-keys
         stat -c '%a %U' /root/.ssh/authorized_keys | p authorized-keys-mode
         systemctl is-active cowvm-ready.service | p ready
+        systemctl --failed --no-legend --no-pager | p failed
         echo "COWVM-CHECK end"
 }
 report >/run/cowvm-check.txt 2>&1
@@ -281,6 +282,8 @@ grep -qxF "$KEY" <<<"$(field authorized-keys)" || bad_report "root's authorized_
 ok "SSHAuthorizedKey= is in the guest's /root/.ssh/authorized_keys (0600, root)"
 [ "$(field ready)" = active ] || bad_report "cowvm-ready.service is '$(field ready)' in the guest"
 ok "cowvm-ready.service is active in the guest"
+[ -z "$(field failed)" ] || bad_report "units failed in the guest: $(field failed)"
+ok "no unit failed in the guest"
 
 # ---- stop ----------------------------------------------------------------------
 
