@@ -68,9 +68,16 @@ debian_base() {
         [ -f "$mkbase" ] && [ -x "$fixup" ] || { echo "$mkbase or $fixup is not built"; return 1; }
         mkdir -p "$cache"
         (
-                flock 9
                 stamp=$(cat "$mkbase" "$fixup" "$mkinitrd" | sha256sum | cut -d' ' -f1)
-                if [ -d "$base" ] && [ "$(cat "$cache/stamp" 2>/dev/null)" = "$stamp" ]; then
+                fresh() { [ -d "$base" ] && [ "$(cat "$cache/stamp" 2>/dev/null)" = "$stamp" ]; }
+                # Checked under a shared lock first: other tests hold one
+                # while their guests run, and an exclusive lock would wait
+                # for them to end. Only a rebuild needs it exclusive.
+                flock -s 9
+                if ! fresh; then
+                        flock 9
+                fi
+                if fresh; then
                         echo "reusing the cached Debian base $base" >&2
                         exit 0
                 fi
