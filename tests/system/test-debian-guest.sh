@@ -29,76 +29,14 @@
 . "$(dirname "$(realpath "$0")")/lib/cowvm.sh"
 
 BUILD=$(realpath "${1:?usage: $0 BUILDDIR}")
-SRC=$(realpath "$SYSTEM_TESTS/../..")
-CACHE=${COWVM_TEST_CACHE:-/var/cache/cowvm-test}
 NAME=debian-guest
 HOSTNAME_SET=guest-one
 NET=10.78.0
 
 [ "$(id -u)" -eq 0 ] || harness_skip "needs root (systemd-nspawn, overlay mounts, QEMU)"
 
-elapsed() {
-        awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'
-}
-
-# Succeeds when the host's Debian mirror answers: fetches the Release file
-# of the suite through apt's own downloader (and apt's proxy settings).
-mirror_reachable() {
-        local uri
-        uri=$(apt-get -q --print-uris download base-files 2>/dev/null | sed -n "s/^'\([^']*\)'.*/\1/p" | head -n1) || true
-        [ -n "$uri" ] || return 1
-        timeout 60 /usr/lib/apt/apt-helper -o Acquire::http::Timeout=20 download-file "$uri" "$(harness_dir)/probe.deb" \
-                >/dev/null 2>&1
-}
-
-# Prints the Debian base directory; on failure prints why and returns 1.
-# The cache, its lock and its stamp are those of
-# tests/mkbase/test-mkbase-debootstrap.sh.
-debian_base() {
-        local mkbase=$BUILD/mkbase/cowvm-mkbase fixup=$BUILD/mkbase/mkbase-fixup mkinitrd=$SRC/mkbase/mkinitrd
-        local cache=$CACHE/mkbase base stamp
-
-        if [ -n "${COWVM_TEST_DEBIAN_BASE:-}" ]; then
-                [ -f "$COWVM_TEST_DEBIAN_BASE/etc/cowvm-base-id" ] ||
-                        { echo "\$COWVM_TEST_DEBIAN_BASE=$COWVM_TEST_DEBIAN_BASE is not a cowvm base"; return 1; }
-                echo "$COWVM_TEST_DEBIAN_BASE"
-                return 0
-        fi
-        base=$cache/state/bases/debian-12
-        [ -f "$mkbase" ] && [ -x "$fixup" ] || { echo "$mkbase or $fixup is not built"; return 1; }
-        mkdir -p "$cache"
-        (
-                stamp=$(cat "$mkbase" "$fixup" "$mkinitrd" | sha256sum | cut -d' ' -f1)
-                fresh() { [ -d "$base" ] && [ "$(cat "$cache/stamp" 2>/dev/null)" = "$stamp" ]; }
-                # Checked under a shared lock first: other tests hold one
-                # while their guests run, and an exclusive lock would wait
-                # for them to end. Only a rebuild needs it exclusive.
-                flock -s 9
-                if ! fresh; then
-                        flock 9
-                fi
-                if fresh; then
-                        echo "reusing the cached Debian base $base" >&2
-                        exit 0
-                fi
-                command -v debootstrap >/dev/null ||
-                        { echo "no cached Debian base and debootstrap is not installed (package debootstrap)"; exit 2; }
-                mirror_reachable ||
-                        { echo "no cached Debian base, and the Debian mirror of the host's apt sources is not reachable (or apt has no package lists: apt-get update)"; exit 2; }
-                rm -f "$cache/stamp"
-                echo "building the Debian base with cowvm-mkbase debootstrap (a few minutes)" >&2
-                t0=$EPOCHREALTIME
-                COWVM_STATE_DIR=$cache/state COWVM_MKBASE_FIXUP=$fixup COWVM_MKBASE_MKINITRD=$mkinitrd \
-                        bash "$mkbase" debootstrap debian-12 --suite bookworm --replace >&2 ||
-                        { echo "cowvm-mkbase debootstrap failed (its messages are above)"; exit 1; }
-                echo "$stamp" >"$cache/stamp"
-                echo "built the Debian base in $(elapsed "$t0" "$EPOCHREALTIME")s" >&2
-        ) 9>"$cache/lock" || return $?
-        echo "$base"
-}
-
 rc=0
-DEBIAN=$(debian_base) || rc=$?
+DEBIAN=$(cowvm_debian_base "$BUILD") || rc=$?
 case $rc in
 0) ;;
 2) harness_skip "no Debian guest to test: $DEBIAN" ;;
@@ -106,10 +44,7 @@ case $rc in
 esac
 # Keep the mkbase test from replacing the base under the running guest (it
 # takes this lock exclusively for as long as it runs).
-if [ -z "${COWVM_TEST_DEBIAN_BASE:-}" ]; then
-        exec 8<"$CACHE/mkbase/lock"
-        flock -s 8
-fi
+cowvm_debian_hold
 
 # ---- what the definition gives the guest ------------------------------------
 

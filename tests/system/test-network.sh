@@ -23,57 +23,18 @@
 . "$(dirname "$(realpath "$0")")/lib/cowvm.sh"
 
 BUILD=$(realpath "$1")
-SRC=$(realpath "$SYSTEM_TESTS/../..")
-CACHE=${COWVM_TEST_CACHE:-/var/cache/cowvm-test}
 NET=10.77.0
 A=netcheck-guest-1 # long names that differ only in their last character:
 B=netcheck-guest-2 # the hashed form of the tap name ("vh-...") is used
 
 # ---- the Debian base, built by cowvm-mkbase as the mkbase test does -------
 
-# Prints the base directory; fails when it cannot be had. The cache and its
-# stamp protocol are the mkbase test's (tests/mkbase/test-mkbase-debootstrap.sh):
-# whichever test comes first builds, the other reuses. Without a built
-# cowvm-mkbase, a base already in the cache is used as it is.
-# $COWVM_TEST_DEBIAN_BASE names another base tree.
-debian_base() {
-        local mkbase=$BUILD/mkbase/cowvm-mkbase fixup=$BUILD/mkbase/mkbase-fixup mkinitrd=$SRC/mkbase/mkinitrd
-        local cache=$CACHE/mkbase base
-
-        if [ -n "${COWVM_TEST_DEBIAN_BASE:-}" ]; then
-                echo "$COWVM_TEST_DEBIAN_BASE"
-                return 0
-        fi
-        base=$cache/state/bases/debian-12
-        mkdir -p "$cache"
-        if ! [ -f "$mkbase" ] || ! [ -x "$fixup" ]; then
-                [ -f "$base/etc/cowvm-base-id" ] || { echo "cowvm-mkbase is not built and $base does not exist" >&2; return 1; }
-                echo "cowvm-mkbase is not built: using $base as it is" >&2
-                echo "$base"
-                return 0
-        fi
-        (
-                flock 9
-                stamp=$(cat "$mkbase" "$fixup" "$mkinitrd" | sha256sum | cut -d' ' -f1)
-                if [ -d "$base" ] && [ "$(cat "$cache/stamp" 2>/dev/null)" = "$stamp" ]; then
-                        exit 0
-                fi
-                command -v debootstrap >/dev/null || { echo "debootstrap not found (package debootstrap)" >&2; exit 1; }
-                rm -f "$cache/stamp"
-                echo "building the Debian base with cowvm-mkbase (a few minutes)" >&2
-                COWVM_STATE_DIR=$cache/state COWVM_MKBASE_FIXUP=$fixup COWVM_MKBASE_MKINITRD=$mkinitrd \
-                        bash "$mkbase" debootstrap debian-12 --suite bookworm --replace >&2 || exit 1
-                echo "$stamp" >"$cache/stamp"
-        ) 9>"$cache/lock" || return 1
-        echo "$base"
-}
 
 DEBIAN=
-if [ "$(id -u)" -eq 0 ] && base=$(debian_base); then
+if [ "$(id -u)" -eq 0 ] && base=$(cowvm_debian_base "$BUILD"); then
         DEBIAN=$base
         # Keep the mkbase test from replacing the base under our running guest.
-        exec 8<"$CACHE/mkbase/lock"
-        flock -s 8
+        cowvm_debian_hold
 else
         echo "SKIPPED PART: no Debian base (see above): the SSH checks do not run" >&2
 fi

@@ -171,3 +171,78 @@ report_cgroup_trouble() {
                                 printf "NOTE: cgroup attach failure (219/CGROUP) x%d during: %s\n", n[order[i]], order[i]
                 }' <<<"$out"
 }
+
+# ---- the Debian base (cowvm-mkbase debootstrap), shared by the tests ---------
+
+elapsed() {
+        awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'
+}
+
+# Succeeds when the host's Debian mirror answers: fetches a package through
+# apt's own downloader (and apt's proxy settings).
+mirror_reachable() {
+        local uri
+        uri=$(apt-get -q --print-uris download base-files 2>/dev/null | sed -n "s/^'\([^']*\)'.*/\1/p" | head -n1) || true
+        [ -n "$uri" ] || return 1
+        timeout 60 /usr/lib/apt/apt-helper -o Acquire::http::Timeout=20 download-file "$uri" "$(harness_dir)/probe.deb" \
+                >/dev/null 2>&1
+}
+
+# cowvm_debian_base BUILDDIR: prints the directory of a Debian base made by
+# the build's cowvm-mkbase, building it once into the cache shared with
+# tests/mkbase/test-mkbase-debootstrap.sh (same lock, same stamp). Returns 1
+# with the reason printed on failure, 2 when it cannot be had here (no cached
+# base and no debootstrap or no mirror): callers skip then. Afterwards the
+# cache lock is held shared on fd 8, so the mkbase test cannot replace the
+# base under a running guest. $COWVM_TEST_DEBIAN_BASE names another base.
+cowvm_debian_base() {
+        local build=$1 src cache base stamp
+        src=$(realpath "$SYSTEM_TESTS/../..")
+        cache=${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/mkbase
+        local mkbase=$build/mkbase/cowvm-mkbase fixup=$build/mkbase/mkbase-fixup mkinitrd=$src/mkbase/mkinitrd
+
+        if [ -n "${COWVM_TEST_DEBIAN_BASE:-}" ]; then
+                [ -f "$COWVM_TEST_DEBIAN_BASE/etc/cowvm-base-id" ] ||
+                        { echo "\$COWVM_TEST_DEBIAN_BASE=$COWVM_TEST_DEBIAN_BASE is not a cowvm base"; return 1; }
+                echo "$COWVM_TEST_DEBIAN_BASE"
+                return 0
+        fi
+        base=$cache/state/bases/debian-12
+        [ -f "$mkbase" ] && [ -x "$fixup" ] || { echo "$mkbase or $fixup is not built"; return 1; }
+        mkdir -p "$cache"
+        (
+                stamp=$(cat "$mkbase" "$fixup" "$mkinitrd" | sha256sum | cut -d' ' -f1)
+                fresh() { [ -d "$base" ] && [ "$(cat "$cache/stamp" 2>/dev/null)" = "$stamp" ]; }
+                # Checked under a shared lock first: other tests hold one
+                # while their guests run, and an exclusive lock would wait
+                # for them to end. Only a rebuild needs it exclusive.
+                flock -s 9
+                if ! fresh; then
+                        flock 9
+                fi
+                if fresh; then
+                        echo "reusing the cached Debian base $base" >&2
+                        exit 0
+                fi
+                command -v debootstrap >/dev/null ||
+                        { echo "no cached Debian base and debootstrap is not installed (package debootstrap)"; exit 2; }
+                mirror_reachable ||
+                        { echo "no cached Debian base, and the Debian mirror of the host's apt sources is not reachable (or apt has no package lists: apt-get update)"; exit 2; }
+                rm -f "$cache/stamp"
+                echo "building the Debian base with cowvm-mkbase debootstrap (a few minutes)" >&2
+                t0=$EPOCHREALTIME
+                COWVM_STATE_DIR=$cache/state COWVM_MKBASE_FIXUP=$fixup COWVM_MKBASE_MKINITRD=$mkinitrd \
+                        bash "$mkbase" debootstrap debian-12 --suite bookworm --replace >&2 ||
+                        { echo "cowvm-mkbase debootstrap failed (its messages are above)"; exit 1; }
+                echo "$stamp" >"$cache/stamp"
+                echo "built the Debian base in $(elapsed "$t0" "$EPOCHREALTIME")s" >&2
+        ) 9>"$cache/lock" || return $?
+        echo "$base"
+}
+
+# cowvm_debian_hold: keeps the base from being replaced while guests run.
+cowvm_debian_hold() {
+        [ -n "${COWVM_TEST_DEBIAN_BASE:-}" ] && return 0
+        exec 8<"${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/mkbase/lock"
+        flock -s 8
+}
