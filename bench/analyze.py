@@ -34,7 +34,6 @@ STAGES = [
     ("config-inject", "chain_ready", "launched"),
     ("hypervisor start", "launched", "hypervisor"),
     ("VMM running", "hypervisor", "running"),
-    ("ready (unit active)", "running", "active"),
 ]
 TOTALS = [("request -> hypervisor running", "request", "hypervisor"),
           ("request -> READY=1 (ReadyOn=vmm)", "request", "active")]
@@ -51,15 +50,18 @@ except (OSError, StopIteration):
     pass
 
 for n in counts:
-    req, offset = open(f"{raw}/n{n}.txt").read().split()[1:3]
-    t_req_mono = int(req) - int(offset)  # the request, on CLOCK_MONOTONIC
+    # The request of each repetition, on CLOCK_MONOTONIC.
+    t_req = {}
+    for line in open(f"{raw}/n{n}.txt"):
+        _, rep, req, offset = line.split()
+        t_req[rep] = int(req) - int(offset)
     vms = {}
     rss = {}
     for line in open(f"{raw}/n{n}.units"):
         f = line.split()
         if f[0] == "unit":
             i, unit, exit_, enter, main_start, state = f[1], f[2], int(f[3]), int(f[4]), f[5], f[6]
-            v = vms.setdefault(i, {"request": t_req_mono, "failed": False})
+            v = vms.setdefault(i, {"request": t_req[i.split("_")[0]], "failed": False})
             if unit.startswith("overlay-prepare@"):
                 v["prepared"] = enter
             elif unit.endswith(".mount"):
@@ -71,7 +73,7 @@ for n in counts:
                 v["launched"] = int(main_start) if main_start.isdigit() else 0
                 v["failed"] = state != "active" or enter == 0
         elif f[0] == "log":
-            v = vms.setdefault(f[1], {"request": t_req_mono, "failed": False})
+            v = vms.setdefault(f[1], {"request": t_req[f[1].split("_")[0]], "failed": False})
             key = "hypervisor" if f[3].startswith("Started") else "running"
             v.setdefault(key, int(f[2]))
         elif f[0] == "rss":
