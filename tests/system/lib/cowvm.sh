@@ -133,6 +133,14 @@ vm_console() {
         printf '%s\n' "${out//$'\r'/}"
 }
 
+# The same, of the VM's current run only (this invocation of vm@NAME).
+vm_console_this_run() {
+        local out id
+        id=$(C systemctl show -P InvocationID "vm@$1.service")
+        out=$(C journalctl --no-pager -o cat COWVM_VM="$1" COWVM_SOURCE=console _SYSTEMD_INVOCATION_ID="$id")
+        printf '%s\n' "${out//$'\r'/}"
+}
+
 # systemctl start that must fail; prints what systemctl status says.
 start_must_fail() {
         local unit=$1
