@@ -316,22 +316,30 @@ static void notify_line(const char *line, size_t len, bool continued, void *user
         }
 }
 
-static int notify_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Launch *l = userdata;
+/* Feeds what `*fd` has to `lines`. At the end of the stream (or an error)
+ * the last partial line is flushed, the fd closed and its event source
+ * dropped. Returns 1 while data came, 0 otherwise. */
+static int read_lines(Launch *l, int *fd, sd_event_source **source, LineBuffer *lines, line_cb cb) {
         char buf[4096];
         ssize_t k;
 
-        k = read(fd, buf, sizeof buf);
+        k = read(*fd, buf, sizeof buf);
         if (k < 0 && (errno == EAGAIN || errno == EINTR))
                 return 0;
         if (k <= 0) {
-                line_buffer_flush(&l->notify_lines, notify_line, l);
-                l->notify_source = sd_event_source_disable_unref(l->notify_source);
-                l->notify_fd = safe_close(l->notify_fd);
+                line_buffer_flush(lines, cb, l);
+                *source = sd_event_source_disable_unref(*source);
+                *fd = safe_close(*fd);
                 return 0;
         }
-        line_buffer_feed(&l->notify_lines, buf, (size_t) k, notify_line, l);
+        line_buffer_feed(lines, buf, (size_t) k, cb, l);
         return 1;
+}
+
+static int notify_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Launch *l = userdata;
+
+        return read_lines(l, &l->notify_fd, &l->notify_source, &l->notify_lines, notify_line);
 }
 
 static void stderr_line(const char *line, size_t len, bool continued, void *userdata) {
@@ -340,21 +348,12 @@ static void stderr_line(const char *line, size_t len, bool continued, void *user
 
 static int stderr_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Launch *l = userdata;
-        char buf[4096];
-        ssize_t k;
+        int r;
 
-        k = read(fd, buf, sizeof buf);
-        if (k < 0 && (errno == EAGAIN || errno == EINTR))
-                return 0;
-        if (k <= 0) {
-                line_buffer_flush(&l->stderr_lines, stderr_line, l);
-                l->stderr_source = sd_event_source_disable_unref(l->stderr_source);
-                l->stderr_fd = safe_close(l->stderr_fd);
-                return 0;
-        }
-        line_buffer_feed(&l->stderr_lines, buf, (size_t) k, stderr_line, l);
-        update_backpressure(l);
-        return 1;
+        r = read_lines(l, &l->stderr_fd, &l->stderr_source, &l->stderr_lines, stderr_line);
+        if (r > 0)
+                update_backpressure(l);
+        return r;
 }
 
 /* ---- stopping ------------------------------------------------------------ */
