@@ -90,3 +90,13 @@ bool path_is_masked(const char *p, const struct stat *st) {
         n = readlink(p, target, sizeof target);
         return n == (ssize_t) strlen("/dev/null") && memcmp(target, "/dev/null", (size_t) n) == 0;
 }
+
+bool path_is_below_or_at(const char *path, const char *prefix) {
+        size_t n = strlen(prefix);
+
+        while (n > 1 && prefix[n - 1] == '/')
+                n--;
+        if (n == 1 && prefix[0] == '/')
+                return path[0] == '/';
+        return strncmp(path, prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}

@@ -16,3 +16,5 @@ bool path_is_safe_relative(const char *p);
 bool filename_is_valid(const char *s);
 /* A symlink to /dev/null: systemd's way of masking a file. `st` from lstat(). */
 bool path_is_masked(const char *p, const struct stat *st);
+/* Whether normalized absolute `path` is `prefix` or lies below it. */
+bool path_is_below_or_at(const char *path, const char *prefix);

@@ -151,6 +151,57 @@ const char *cowvm_runtime_dir(void) {
         return isempty(e) ? "/run/cowvm" : e;
 }
 
+/* ---- what a base may not be ---------------------------------------------- */
+
+typedef struct HostArea {
+        const char *path; /* NULL: below the state directory, see `state_sub` */
+        const char *state_sub;
+        bool runtime;
+        const char *what;
+        bool inside_too; /* a path below it is refused as well */
+} HostArea;
+
+static const HostArea host_areas[] = {
+        { .state_sub = "vms", .what = "the VMs' disks", .inside_too = true },
+        { .runtime = true, .what = "the VMs' runtime state and roots", .inside_too = true },
+        { "/proc", .what = "the host kernel's live state", .inside_too = true },
+        { "/sys", .what = "the host kernel's live state", .inside_too = true },
+        { "/dev", .what = "the host's devices", .inside_too = true },
+        { "/etc", .what = "the host's configuration and secrets" },
+        { "/root", .what = "root's home" },
+        { "/home", .what = "the users' files" },
+        { "/boot", .what = "the host's kernels" },
+};
+
+const char *base_path_refusal(const char *base, char **ret_buf) {
+        *ret_buf = NULL;
+        if (streq(base, "/"))
+                return "it is the host's root file system: the guest would read every file of the host "
+                       "(/etc/shadow, its SSH host keys) and every VM's disk";
+
+        for (size_t i = 0; i < ELEMENTSOF(host_areas); i++) {
+                const HostArea *a = &host_areas[i];
+                _cleanup_free_ char *dir = a->state_sub ? path_join(cowvm_state_dir(), a->state_sub)
+                                                        : strdup(a->runtime ? cowvm_runtime_dir() : a->path);
+                const char *how;
+
+                if (!dir)
+                        return "out of memory";
+                if (streq(dir, base))
+                        how = "is";
+                else if (path_is_below_or_at(dir, base))
+                        how = "contains";
+                else if (a->inside_too && path_is_below_or_at(base, dir))
+                        how = "lies inside";
+                else
+                        continue;
+                if (asprintf(ret_buf, "it %s %s, %s, which a guest must never see", how, dir, a->what) < 0)
+                        return "out of memory";
+                return *ret_buf;
+        }
+        return NULL;
+}
+
 /* ---- the key table ------------------------------------------------------- */
 
 typedef struct ParseContext {
@@ -192,11 +243,17 @@ static int set_string(char **field, const char *value) {
 
 static int parse_base(ParseContext *c, const char *key, const char *value, void *field) {
         if (value[0] == '/') {
+                _cleanup_free_ char *buf = NULL;
+                const char *why;
+
                 if (!path_is_normalized(value) || string_has_cc(value) || strchr(value, '"'))
                         return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
                                           "Invalid %s=%s: an absolute path must be normalized (no '.', '..' or '//') "
                                           "and contain no control characters or '\"'.",
                                           key, value);
+                why = base_path_refusal(value, &buf);
+                if (why)
+                        return log_syntax(c->file, c->line, LOG_ERR, EPERM, "Invalid %s=%s: %s.", key, value, why);
         } else if (!filename_is_valid(value) || value[0] == '.' || string_has_cc(value) ||
                    strchr(value, '"') || strchr(value, ' '))
                 return log_syntax(c->file, c->line, LOG_ERR, EINVAL,

@@ -124,6 +124,13 @@ char *const *vm_definition_dirs(void);
 const char *cowvm_state_dir(void);
 const char *cowvm_runtime_dir(void);
 
+/* Why the absolute path `base` must not be a VM's lower layer (the host's
+ * root, its secrets, the kernel's live state, the VMs' own disks and
+ * runtime state), as text for a message; NULL if it may be one. `base` is
+ * normalized: the caller checks the configured path and, at start, the path
+ * it resolves to. *ret_buf is freed by the caller. */
+const char *base_path_refusal(const char *base, char **ret_buf);
+
 /* The host-wide defaults: cowvm.conf from the first definition directory
  * that has one, else built-in defaults. A bad value in cowvm.conf is logged
  * and ignored (it must not take every VM down). Never fails but for -ENOMEM. */

@@ -57,6 +57,23 @@ static char *guest_init(const VmDefinition *d) {
         return strdup("/sbin/init");
 }
 
+/* The definition's Base= was checked as written; a base under bases/ may be
+ * a symlink, and what it resolves to now is what the overlay will stack on. */
+static int check_base_is_not_host_data(const VmDefinition *d) {
+        _cleanup_free_ char *resolved = NULL, *buf = NULL;
+        const char *why;
+
+        resolved = realpath(d->base_dir, NULL);
+        if (!resolved)
+                return log_error_errno(errno, "Failed to resolve base '%s' of VM '%s': %m", d->base_dir, d->name);
+        why = base_path_refusal(resolved, &buf);
+        if (why)
+                return log_error_errno(EPERM,
+                                       "Refusing base '%s' of VM '%s' (Base=%s in '%s'): it resolves to '%s', and %s.",
+                                       d->base_dir, d->name, d->base, d->path, resolved, why);
+        return 0;
+}
+
 static int check_base(const VmDefinition *d, int *ret_base_fd) {
         _cleanup_close_ int base_fd = -EBADF, init_fd = -EBADF;
         _cleanup_free_ char *init = NULL;
@@ -73,6 +90,9 @@ static int check_base(const VmDefinition *d, int *ret_base_fd) {
                 return log_error_errno(r, "The kernel lacks openat2(); cowvm needs Linux 5.6 or newer.");
         if (r < 0)
                 return log_error_errno(r, "Failed to open base '%s' of VM '%s': %m", d->base_dir, d->name);
+        r = check_base_is_not_host_data(d);
+        if (r < 0)
+                return r;
 
         /* Resolved inside the base, as the guest will: /sbin/init is usually
          * an absolute symlink into the base's own /lib. */

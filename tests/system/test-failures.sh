@@ -95,6 +95,35 @@ says nobase "Base '/var/lib/cowvm/bases/nosuch' of VM 'nobase' does not exist"
 wait_vm_gone nobase
 ok "missing base: start failed in $took, status says the base does not exist"
 
+# --- bases that would show the guest the host's data -------------------------------
+# Written as a path: refused by the definition's parser, with file:line.
+vm_define hostroot "${GUEST[@]}" "Kernel=/boot/vmlinuz"
+C sed -i 's|^Base=test$|Base=/|' /etc/cowvm/hostroot.vm
+base_line=$(C grep -n '^Base=/$' /etc/cowvm/hostroot.vm | cut -d: -f1)
+# Through a base name: a symlink under bases/ to the host's root, and one
+# into another VM's disk (good's upper layer, which exists by now).
+C ln -s / /var/lib/cowvm/bases/hostroot-link
+C ln -s /var/lib/cowvm/vms/good/upper /var/lib/cowvm/bases/steal-link
+vm_define viaroot "${GUEST[@]}" "Kernel=/boot/vmlinuz"
+C sed -i 's|^Base=test$|Base=hostroot-link|' /etc/cowvm/viaroot.vm
+vm_define steal "${GUEST[@]}"
+C sed -i 's|^Base=test$|Base=steal-link|' /etc/cowvm/steal.vm
+C systemctl daemon-reload
+took=$(start_fails_at_once hostroot)
+says hostroot "/etc/cowvm/hostroot.vm:$base_line: Invalid Base=/: it is the host's root file system"
+wait_vm_gone hostroot
+took2=$(start_fails_at_once viaroot)
+says viaroot "Refusing base '/var/lib/cowvm/bases/hostroot-link' of VM 'viaroot'" "it resolves to '/'"
+wait_vm_gone viaroot
+took3=$(start_fails_at_once steal)
+says steal "it resolves to '/var/lib/cowvm/vms/good/upper'" "lies inside /var/lib/cowvm/vms"
+wait_vm_gone steal
+for v in hostroot viaroot steal; do
+        C test ! -e "/var/lib/cowvm/vms/$v" || fail "the refused VM $v got a state directory"
+done
+C rm /var/lib/cowvm/bases/hostroot-link /var/lib/cowvm/bases/steal-link
+ok "host data as a base: Base=/ refused at hostroot.vm:$base_line ($took), a base linked to / ($took2) and one into another VM's upper ($took3) refused at start, nothing mounted"
+
 # --- a hypervisor that is not installed -----------------------------------------
 if command -v cloud-hypervisor >/dev/null; then
         echo "skipping the missing-hypervisor case: cloud-hypervisor is installed"
