@@ -108,6 +108,31 @@ static int write_text(const InjectContext *c, const char *path, const char *cont
         return 0;
 }
 
+/* Writes back a guest file that the next start reads again with limit
+ * `max`. An edit can make a file longer (fstab's disabled lines): one that
+ * no longer fits is not written, or the VM could never start again. A guest
+ * file we only tidy up (`needed` false) is then left as the guest made it;
+ * one the definition needs changed (a password, keys) fails the start. */
+static int write_rewritten(const InjectContext *c, const char *path, const char *content, size_t max, bool needed,
+                           mode_t mode, uid_t uid, gid_t gid, SafeWriteFlags flags) {
+        size_t n = strlen(content);
+
+        if (n > max) {
+                if (!needed) {
+                        log_warning("Leaving '%s' in the VM root %s as it is: edited it would be %zu bytes, more "
+                                    "than the %zu that config-inject reads back.",
+                                    path, c->root_path, n, max);
+                        return 0;
+                }
+                return log_error_errno(EFBIG,
+                                       "Cannot update '%s' in the VM root %s: edited it would be %zu bytes, more than "
+                                       "the %zu that config-inject reads back. Shrink the file in the VM's upper "
+                                       "layer.",
+                                       path, c->root_path, n, max);
+        }
+        return write_text(c, path, content, mode, uid, gid, flags);
+}
+
 /* A file only cowvm writes: root-owned, mode kept if the guest changed it. */
 static int write_managed(const InjectContext *c, const char *path, const char *content, mode_t mode) {
         return write_text(c, path, content, mode, c->owner_uid, c->owner_gid, SAFE_WRITE_KEEP_ATTRS);
@@ -241,7 +266,8 @@ int inject_fstab(const InjectContext *c) {
                 return r;
         if (fstab_rewrite(in, &out) < 0)
                 return log_oom();
-        return write_text(c, "/etc/fstab", out, 0644, c->owner_uid, c->owner_gid, SAFE_WRITE_KEEP_ATTRS);
+        return write_rewritten(c, "/etc/fstab", out, INJECT_READ_MAX, false, 0644, c->owner_uid, c->owner_gid,
+                               SAFE_WRITE_KEEP_ATTRS);
 }
 
 /* ---- /etc/hostname, /etc/hosts, /etc/machine-id --------------------------- */
@@ -309,7 +335,8 @@ int inject_hosts(const InjectContext *c) {
                 return r;
         if (hosts_rewrite(in, c->def->hostname, &out) < 0)
                 return log_oom();
-        return write_managed(c, "/etc/hosts", out, 0644);
+        return write_rewritten(c, "/etc/hosts", out, INJECT_READ_MAX, false, 0644, c->owner_uid, c->owner_gid,
+                               SAFE_WRITE_KEEP_ATTRS);
 }
 
 int inject_machine_id(const InjectContext *c) {
@@ -511,7 +538,8 @@ int inject_password(const InjectContext *c) {
         if (r < 0)
                 return log_oom();
         /* Keep the guest's mode and group (Debian: 0640 root:shadow). */
-        return write_text(c, "/etc/shadow", out, 0640, c->owner_uid, c->owner_gid, SAFE_WRITE_KEEP_ATTRS);
+        return write_rewritten(c, "/etc/shadow", out, INJECT_READ_MAX, true, 0640, c->owner_uid, c->owner_gid,
+                               SAFE_WRITE_KEEP_ATTRS);
 }
 
 void passwd_entry_done(PasswdEntry *e) {
@@ -696,7 +724,8 @@ int inject_authorized_keys(const InjectContext *c) {
                         return r < 0 ? r : 0;
                 if (authorized_keys_rewrite(in, NULL, &out) < 0)
                         return log_oom();
-                return write_text(c, file, out, 0600, pw.uid, pw.gid, SAFE_WRITE_KEEP_ATTRS);
+                return write_rewritten(c, file, out, INJECT_KEYS_READ_MAX, true, 0600, pw.uid, pw.gid,
+                                       SAFE_WRITE_KEEP_ATTRS);
         }
 
         r = load_passwd_entry(c, &pw);
@@ -713,7 +742,7 @@ int inject_authorized_keys(const InjectContext *c) {
                 return r;
         if (authorized_keys_rewrite(in, d->ssh_authorized_keys, &out) < 0)
                 return log_oom();
-        return write_text(c, file, out, 0600, pw.uid, pw.gid, 0);
+        return write_rewritten(c, file, out, INJECT_KEYS_READ_MAX, true, 0600, pw.uid, pw.gid, 0);
 }
 
 /* ---- SSH host keys ------------------------------------------------------ */

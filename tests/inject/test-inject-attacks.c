@@ -308,6 +308,48 @@ static void plant_shadow_nul(const Tree *t) {
         fclose(f);
 }
 
+/* Just under what config-inject reads: 9-byte block-device lines, each of
+ * which the edit would prefix with "#cowvm-disabled: ". Written as it
+ * would be edited, the file could never be read again: no later start. */
+#define FSTAB_LINE "/dev/x y\n"
+static void plant_fstab_near_limit(const Tree *t) {
+        _cleanup_free_ char *p = p2(t->root, "etc/fstab");
+        FILE *f = fopen(p, "we");
+        if (!f)
+                abort();
+        for (size_t n = 0; n + strlen(FSTAB_LINE) <= INJECT_READ_MAX; n += strlen(FSTAB_LINE))
+                fputs(FSTAB_LINE, f);
+        fclose(f);
+}
+static void verify_fstab_near_limit(const Tree *t) {
+        _cleanup_free_ char *p = p2(t->root, "etc/fstab");
+        char head[2 * (sizeof(FSTAB_LINE) - 1) + 1] = {};
+        struct stat st;
+        FILE *f = fopen(p, "re");
+
+        CHECK(f && fread(head, 1, sizeof head - 1, f) == sizeof head - 1);
+        if (f)
+                fclose(f);
+        CHECK_STREQ(head, FSTAB_LINE FSTAB_LINE);
+        CHECK(stat(p, &st) >= 0 && (size_t) st.st_size <= INJECT_READ_MAX);
+}
+
+static void plant_hosts_at_limit(const Tree *t) {
+        _cleanup_free_ char *p = p2(t->root, "etc/hosts");
+        FILE *f = fopen(p, "we");
+        if (!f)
+                abort();
+        for (size_t n = 0; n < INJECT_READ_MAX; n++)
+                fputc(n % 64 == 63 ? '\n' : '#', f);
+        fclose(f);
+}
+static void verify_hosts_at_limit(const Tree *t) {
+        _cleanup_free_ char *p = p2(t->root, "etc/hosts");
+        struct stat st;
+
+        CHECK(stat(p, &st) >= 0 && (size_t) st.st_size == INJECT_READ_MAX);
+}
+
 static const Case cases[] = {
         {"etc is a symlink to /", "", plant_etc_to_slash, EXPECT_OK, NULL, verify_etc_to_slash, false},
         {"etc is a ../../ chain", "", plant_etc_dotdot, EXPECT_FAIL, "symbolic link", NULL, false},
@@ -365,6 +407,10 @@ static const Case cases[] = {
          "'/etc/netplan' in the VM root", NULL, false},
         {"/etc/hostname hard-linked to a set-uid binary", "", plant_hostname_setuid_hardlink, EXPECT_OK, NULL,
          verify_hostname_not_setuid, false},
+        {"/etc/fstab just under the read limit, longer once edited", "", plant_fstab_near_limit, EXPECT_OK,
+         "Leaving '/etc/fstab'", verify_fstab_near_limit, false},
+        {"/etc/hosts at the read limit", "", plant_hosts_at_limit, EXPECT_OK, "Leaving '/etc/hosts'",
+         verify_hosts_at_limit, false},
         {"/etc/shadow contains a NUL byte", "[Guest]\nPasswordHash=" HASH "\n", plant_shadow_nul, EXPECT_FAIL,
          "NUL byte", NULL, false},
 };
