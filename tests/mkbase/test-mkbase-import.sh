@@ -34,6 +34,9 @@ GUEST=${COWVM_TEST_BASE:-${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/base}
 
 TMP=$(mktemp -d /var/tmp/cowvm-test-mkbase.XXXXXX)
 trap 'rm -rf -- "$TMP"' EXIT
+# Traversable like /var/lib/cowvm on a host: what keeps other users out of a
+# base must be cowvm's own doing, not this directory's mode.
+chmod 0755 "$TMP"
 export COWVM_STATE_DIR=$TMP/state
 
 # ---------------------------------------------------------------- the input tree
@@ -58,6 +61,10 @@ for k in rsa ecdsa ed25519; do
         echo "public $k" >"$SRC/etc/ssh/ssh_host_${k}_key.pub"
 done
 echo "datasource_list: [ Ec2 ]" >"$SRC/etc/cloud/cloud.cfg"
+# An image's setuid-root program (a copy of id(1), so that running it
+# tells its effective uid): the guest's, but never usable on the host.
+cp /usr/bin/id "$SRC/usr/local/bin/suid-id"
+chmod 4755 "$SRC/usr/local/bin/suid-id"
 printf '#!/bin/sh\necho hi\n' >"$SRC/usr/local/bin/suid"
 chmod 4755 "$SRC/usr/local/bin/suid"
 ln "$SRC/usr/local/bin/suid" "$SRC/usr/local/bin/suid-link"
@@ -94,6 +101,13 @@ check_base() { # check_base NAME WHAT
         [ "$(readlink "$b/home/user/abs-link")" = /etc/shadow ] || fail "$what: symlink changed"
         [ "$(stat -c %u "$b/home/user/abs-link")" = 1000 ] || fail "$what: symlink owner lost"
         [ "$(stat -c %F:%t:%T "$b/dev/null")" = "character special file:1:3" ] || fail "$what: device node lost"
+        [ "$(stat -c %a "$b/usr/local/bin/suid-id")" = 4755 ] || fail "$what: setuid bit of suid-id lost"
+        [ "$(stat -c %a "$COWVM_STATE_DIR/bases")" = 700 ] || fail "$what: bases/ is $(stat -c %a "$COWVM_STATE_DIR/bases"), other users can reach into it"
+        euid=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$b/usr/local/bin/suid-id" -u 2>&1) || true
+        [ "$euid" != 0 ] || fail "$what: the image's setuid-root binary gives a host user euid 0"
+        if setpriv --reuid=65534 --regid=65534 --clear-groups cat "$b/dev/null" 2>/dev/null; then
+                fail "$what: a host user can open the image's device node"
+        fi
 
         grep -qx 'myfs / virtiofs defaults 0 0' "$b/etc/fstab" || fail "$what: no virtio-fs root line in fstab"
         ! grep -qE '^[[:space:]]*(LABEL|UUID)=' "$b/etc/fstab" || fail "$what: block-device lines left in fstab"
