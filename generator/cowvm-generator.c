@@ -337,15 +337,22 @@ static int run(int argc, char *argv[]) {
                 if (!l.entries[i].path)
                         continue; /* masked */
 
+                /* What is wrong with one file is one record of the kernel log. */
+                log_group_begin();
                 r = vm_definition_parse(l.entries[i].name, l.entries[i].path, defaults, &d);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0) {
-                        log_error("Skipping VM '%s': its definition '%s' was rejected.", l.entries[i].name,
-                                  l.entries[i].path);
+                        _cleanup_free_ char *summary = NULL;
+
+                        if (asprintf(&summary, "Skipping VM '%s': its definition '%s' was rejected.",
+                                     l.entries[i].name, l.entries[i].path) < 0)
+                                return log_oom();
+                        log_group_end(LOG_ERR, summary);
                         failed++;
                         continue;
                 }
+                log_group_end(LOG_WARNING, NULL);
 
                 r = generate_vm(dir_fd, dir, d);
                 if (r == -ENOMEM)

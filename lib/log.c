@@ -5,8 +5,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/param.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -15,6 +17,23 @@ static LogTarget log_target = LOG_TARGET_CONSOLE;
 static int log_max_level = LOG_INFO;
 static bool log_prefix_priority = false;
 static int kmsg_fd = -EBADF;
+
+/* /dev/kmsg takes one record per write(2), of at most 1024 bytes including
+ * the "<N>" prefix, and rate-limits each open: a burst of 10 records, then
+ * nothing for 5 s (printk_devkmsg=ratelimit, the default). So the kmsg
+ * target writes every record with one write(), gathers the messages of a
+ * group (log_group_begin/end: one definition file) into one record, and
+ * keeps the last record of the burst for a count of what it left out. */
+#define KMSG_RECORD_MAX 1024
+#define KMSG_BURST 10
+static unsigned kmsg_records;
+static unsigned kmsg_suppressed;
+static bool log_grouping;
+static int group_level;
+static char group_buf[KMSG_RECORD_MAX];
+static size_t group_len;
+
+static void kmsg_report_suppressed(void);
 
 static const char *const log_level_names[] = {
         [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",     [LOG_CRIT] = "crit",
@@ -69,7 +88,92 @@ void log_setup(const char *program, LogTarget default_target) {
                 kmsg_fd = open("/dev/kmsg", O_WRONLY | O_NOCTTY | O_CLOEXEC);
                 if (kmsg_fd < 0)
                         log_target = LOG_TARGET_CONSOLE;
+                else
+                        (void) atexit(kmsg_report_suppressed);
         }
+}
+
+/* Appends `s` to the record `buf` of `size` bytes, cutting what does not fit. */
+static void append(char *buf, size_t size, size_t *len, const char *s) {
+        size_t n = MIN(strlen(s), size - 1 - *len);
+
+        memcpy(buf + *len, s, n);
+        *len += n;
+        buf[*len] = '\0';
+}
+
+/* One record, cut to what the kernel takes ("..." marks the cut). glibc's
+ * dprintf() cannot be used: it seeks first, and /dev/kmsg answers that with
+ * EINVAL. `level` -1: the closing count, written past the burst's end. */
+static void kmsg_write(int level, const char *location, const char *msg) {
+        char rec[KMSG_RECORD_MAX], head[64];
+        size_t len = 0;
+
+        if (kmsg_records >= KMSG_BURST - 1 && level != -1) {
+                kmsg_suppressed++;
+                return;
+        }
+        (void) snprintf(head, sizeof head, "<%d>", level < 0 ? LOG_WARNING : level);
+        append(rec, sizeof rec - 4, &len, head);
+        append(rec, sizeof rec - 4, &len, log_program);
+        (void) snprintf(head, sizeof head, "[%d]: ", (int) getpid());
+        append(rec, sizeof rec - 4, &len, head);
+        append(rec, sizeof rec - 4, &len, location);
+        append(rec, sizeof rec - 4, &len, msg);
+        append(rec, sizeof rec, &len, len == sizeof rec - 5 ? "...\n" : "\n");
+        if (write(kmsg_fd, rec, len) == (ssize_t) len)
+                kmsg_records++;
+}
+
+static void kmsg_report_suppressed(void) {
+        char msg[256];
+
+        if (kmsg_fd < 0 || kmsg_suppressed == 0)
+                return;
+        (void) snprintf(msg, sizeof msg,
+                        "%u more message%s not logged here (the kernel log takes %d records at a time); "
+                        "'systemctl start vm@NAME' shows why a definition was rejected.",
+                        kmsg_suppressed, kmsg_suppressed == 1 ? "" : "s", KMSG_BURST);
+        kmsg_write(-1, "", msg);
+        kmsg_suppressed = 0;
+}
+
+static void group_append(int level, const char *location, const char *msg) {
+        group_level = MIN(group_level, level);
+        if (group_len > 0)
+                append(group_buf, sizeof group_buf, &group_len, " | ");
+        append(group_buf, sizeof group_buf, &group_len, location);
+        append(group_buf, sizeof group_buf, &group_len, msg);
+}
+
+void log_group_begin(void) {
+        log_grouping = log_target == LOG_TARGET_KMSG && kmsg_fd >= 0;
+        group_level = LOG_DEBUG;
+        group_len = 0;
+        group_buf[0] = '\0';
+}
+
+void log_group_end(int level, const char *summary) {
+        bool grouped = log_grouping;
+        char msg[KMSG_RECORD_MAX];
+        size_t len = 0;
+
+        log_grouping = false;
+        if (!grouped) {
+                if (summary)
+                        log_full(level, "%s", summary);
+                return;
+        }
+        if (!summary && group_len == 0)
+                return;
+        msg[0] = '\0';
+        if (summary) {
+                append(msg, sizeof msg, &len, summary);
+                if (group_len > 0)
+                        append(msg, sizeof msg, &len, " ");
+        }
+        append(msg, sizeof msg, &len, group_buf);
+        kmsg_write(summary ? MIN(level, group_level) : group_level, "", msg);
 }
 
 static void log_write(int level, const char *file, unsigned line, const char *msg) {
@@ -81,9 +185,10 @@ static void log_write(int level, const char *file, unsigned line, const char *ms
                 (void) snprintf(location, sizeof location, "%s: ", file);
 
         if (log_target == LOG_TARGET_KMSG && kmsg_fd >= 0) {
-                /* One write() per record: /dev/kmsg takes each write as one message. */
-                (void) dprintf(kmsg_fd, "<%d>%s[%d]: %s%s\n", level, log_program, (int) getpid(),
-                               location, msg);
+                if (log_grouping)
+                        group_append(level, location, msg);
+                else
+                        kmsg_write(level, location, msg);
                 return;
         }
 

@@ -29,6 +29,13 @@ void log_setup(const char *program, LogTarget default_target);
 void log_set_max_level(int level);
 int log_get_max_level(void);
 
+/* The messages logged between these two become one record of the kernel
+ * log (which rate-limits records), after `summary` (NULL: only if any were
+ * logged); elsewhere they are written as they come, and `summary` is one
+ * more line at `level` (none when NULL). */
+void log_group_begin(void);
+void log_group_end(int level, const char *summary);
+
 int log_internal(int level, int error, const char *fmt, ...) _printf_(3, 4);
 /* "FILE:LINE: message", the form used for every complaint about a config file. */
 int log_syntax_internal(const char *file, unsigned line, int level, int error, const char *fmt, ...)
