@@ -86,6 +86,10 @@ echo "host file" >"$OUTSIDE/hostname"
 ln -sfn "$OUTSIDE/hostname" "$SRC/etc/hostname"
 ln -s "$OUTSIDE" "$SRC/etc/cowvm-base-id-dir"
 
+as_nobody() { # as_nobody SCRIPT ARG: sh -c SCRIPT ARG as an unprivileged user
+        setpriv --reuid=65534 --regid=65534 --clear-groups /bin/sh -c "$@"
+}
+
 check_base() { # check_base NAME WHAT
         local b=$COWVM_STATE_DIR/bases/$1 what=$2 id
 
@@ -103,9 +107,11 @@ check_base() { # check_base NAME WHAT
         [ "$(stat -c %F:%t:%T "$b/dev/null")" = "character special file:1:3" ] || fail "$what: device node lost"
         [ "$(stat -c %a "$b/usr/local/bin/suid-id")" = 4755 ] || fail "$what: setuid bit of suid-id lost"
         [ "$(stat -c %a "$COWVM_STATE_DIR/bases")" = 700 ] || fail "$what: bases/ is $(stat -c %a "$COWVM_STATE_DIR/bases"), other users can reach into it"
-        euid=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$b/usr/local/bin/suid-id" -u 2>&1) || true
+        # Through a shell: setpriv itself still has root's capabilities
+        # when it resolves the path it executes.
+        euid=$(as_nobody '"$0" -u' "$b/usr/local/bin/suid-id" 2>&1) || true
         [ "$euid" != 0 ] || fail "$what: the image's setuid-root binary gives a host user euid 0"
-        if setpriv --reuid=65534 --regid=65534 --clear-groups cat "$b/dev/null" 2>/dev/null; then
+        if as_nobody 'cat "$0"' "$b/dev/null" 2>/dev/null; then
                 fail "$what: a host user can open the image's device node"
         fi
 
