@@ -20,11 +20,12 @@ GUEST=("Hypervisor=qemu" "Memory=256M" "Kernel=boot/vmlinux" "KernelCommandLine=
 # says NAME PATTERN...: `systemctl status vm@NAME` and `journalctl -u
 # vm@NAME` both show each PATTERN (fixed strings). journald stores what it
 # receives asynchronously: a status right after the failure may not have the
-# last lines yet, so this polls for a while.
+# last lines yet, so this polls for a while (30 s: a loaded machine's
+# journald can lag that much).
 says() {
         local name=$1 p status journal missing
         shift
-        for _ in $(seq 1 100); do
+        for _ in $(seq 1 300); do
                 status=$(C systemctl status --no-pager -n 40 "vm@$name" 2>&1 || true)
                 journal=$(C journalctl --no-pager -o cat -u "vm@$name")
                 missing=
