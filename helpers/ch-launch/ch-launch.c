@@ -307,8 +307,9 @@ static void guest_status_send(Launch *l) {
         l->guest_status_pending = false;
         log_info("Guest status: %s", l->guest_status);
         launch_status(l, "Guest: %s", l->guest_status);
-        /* The next one waits for the timer. */
-        (void) sd_event_source_set_time_relative(l->guest_status_timer, GUEST_STATUS_INTERVAL);
+        /* The next one waits for the timer, counted from now rather than from
+         * the start of this loop iteration, so that no two are closer. */
+        (void) sd_event_source_set_time(l->guest_status_timer, now_usec(CLOCK_MONOTONIC) + GUEST_STATUS_INTERVAL);
         (void) sd_event_source_set_enabled(l->guest_status_timer, SD_EVENT_ONESHOT);
 }
 
@@ -361,8 +362,9 @@ static void notify_line(const char *line, size_t len, bool continued, void *user
         case GUEST_NOTIFY_READY:
                 if (l->def->ready_on == READY_ON_GUEST)
                         ready(l, "Guest ready");
-                else
+                else if (!l->guest_reported_ready) /* once: the guest may repeat it */
                         log_debug("The guest reported READY=1.");
+                l->guest_reported_ready = true;
                 return;
         case GUEST_NOTIFY_STATUS:
                 if (vl > 0)
