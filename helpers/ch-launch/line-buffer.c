@@ -109,6 +109,10 @@ GuestNotify guest_notify_parse(const char *line, size_t len, const char **ret_va
 
         if (!is_assignment(line, len))
                 return GUEST_NOTIFY_OTHER;
+        /* Only the first piece of a longer line can be this long: the rest
+         * of the line, unseen yet, is part of the assignment. */
+        if (len >= LINE_MAX_BYTES)
+                return GUEST_NOTIFY_REFUSED;
         if (len == 7 && memcmp(line, "READY=1", 7) == 0)
                 return GUEST_NOTIFY_READY;
         if (len >= 7 && memcmp(line, "STATUS=", 7) == 0 && status_text_valid(line + 7, len - 7, &cut)) {

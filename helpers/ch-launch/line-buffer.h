@@ -42,7 +42,8 @@ typedef enum GuestNotify {
  * "READY=1" and "STATUS=" with printable text count: valid UTF-8 without C0
  * or C1 control characters or DEL, so that nothing a guest sends can split
  * into assignments of its own on the way to systemd (which splits at '\r'
- * as well as '\n'). */
+ * as well as '\n'). A line of LINE_MAX_BYTES or more (it came in pieces) is
+ * refused: its rest is not in view. */
 GuestNotify guest_notify_parse(const char *line, size_t len, const char **ret_value, size_t *ret_value_len);
 
 /* Escapes C0 control characters but '\t' (and DEL) as \xNN so that a console

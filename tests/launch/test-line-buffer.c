@@ -161,6 +161,25 @@ static void test_notify_long(void) {
         CHECK(vl == GUEST_STATUS_MAX);
 }
 
+/* A line the line buffer passes on in pieces: the first piece is refused,
+ * whatever its rest says, and the rest is no assignment. */
+static void test_notify_pieces(void) {
+        static LineBuffer b;
+        static Seen s;
+        static char line[LINE_MAX_BYTES + 100];
+        const char *v;
+        size_t vl;
+
+        memcpy(line, "STATUS=", 7);
+        memset(line + 7, 'a', sizeof line - 7);
+        memcpy(line + LINE_MAX_BYTES + 10, "\rMAINPID=1\n", 11);
+        line_buffer_feed(&b, line, LINE_MAX_BYTES + 21, collect, &s);
+        CHECK(s.n == 2 && !s.continued[0] && s.continued[1]);
+        CHECK(guest_notify_parse(s.lines[0], LINE_MAX_BYTES, &v, &vl) == GUEST_NOTIFY_REFUSED);
+        /* one byte less fits in one piece */
+        CHECK(guest_notify_parse(line, LINE_MAX_BYTES - 1, &v, &vl) == GUEST_NOTIFY_STATUS && vl == GUEST_STATUS_MAX);
+}
+
 /* The line buffer removes only the CR of a CRLF: a CR inside a line stays,
  * and the parser refuses the line. */
 static void test_notify_split(void) {
@@ -217,6 +236,7 @@ int main(void) {
         test_notify();
         test_notify_hostile();
         test_notify_long();
+        test_notify_pieces();
         test_notify_split();
         test_escape();
         test_journal_record();
