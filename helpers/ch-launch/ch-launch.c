@@ -47,6 +47,11 @@
  * acpid or logind yet) ignores it; pressing again costs nothing. */
 #define POWER_BUTTON_REPEAT (5 * USEC_PER_SEC)
 #define SERIAL_FLUSH_DELAY (250 * USEC_PER_MSEC)
+/* The guest's STATUS= reaches systemd (and the log) at most this often; the
+ * latest wins. Each one costs PID 1 a message and a unit property change. */
+#define GUEST_STATUS_INTERVAL (250 * USEC_PER_MSEC)
+/* How often, at most, refused lines on hvc0 are reported (with their count). */
+#define REFUSED_REPORT_INTERVAL (10 * USEC_PER_SEC)
 
 
 static const char *arg_name;
@@ -129,11 +134,17 @@ static void journal_line(Launch *l, const char *source, int priority, const char
         (void) fprintf(stderr, "%s %s: %.*s\n", l->def->name, source, (int) elen, escaped);
 }
 
+/* Every channel from the guest or the hypervisor ends up in the journal
+ * queue, so every one of them stops being read while it is full: the memory
+ * bound is the queue's, and a guest that writes faster than journald stores
+ * only blocks its own writes. */
 static void update_backpressure(Launch *l) {
         int on = journal_writer_congested(&l->journal) ? SD_EVENT_OFF : SD_EVENT_ON;
 
         if (l->serial_source)
                 (void) sd_event_source_set_enabled(l->serial_source, on);
+        if (l->notify_source)
+                (void) sd_event_source_set_enabled(l->notify_source, on);
         if (l->stderr_source)
                 (void) sd_event_source_set_enabled(l->stderr_source, on);
 }
@@ -292,28 +303,82 @@ void launch_vmm_running(Launch *l, const char *detail) {
         log_info("VM running (%s).", detail);
 }
 
+static void guest_status_send(Launch *l) {
+        l->guest_status_pending = false;
+        log_info("Guest status: %s", l->guest_status);
+        launch_status(l, "Guest: %s", l->guest_status);
+        /* The next one waits for the timer, counted from now rather than from
+         * the start of this loop iteration, so that no two are closer. */
+        (void) sd_event_source_set_time(l->guest_status_timer, now_usec(CLOCK_MONOTONIC) + GUEST_STATUS_INTERVAL);
+        (void) sd_event_source_set_enabled(l->guest_status_timer, SD_EVENT_ONESHOT);
+}
+
+static int guest_status_timer_fired(sd_event_source *s, uint64_t usec, void *userdata) {
+        Launch *l = userdata;
+
+        if (l->guest_status_pending)
+                guest_status_send(l);
+        return 0;
+}
+
+/* `v` was checked by guest_notify_parse(): printable, at most GUEST_STATUS_MAX. */
+static void guest_status(Launch *l, const char *v, size_t vl) {
+        int enabled = SD_EVENT_OFF;
+
+        memcpy(l->guest_status, v, vl);
+        l->guest_status[vl] = '\0';
+        l->guest_status_pending = true;
+        (void) sd_event_source_get_enabled(l->guest_status_timer, &enabled);
+        if (enabled == SD_EVENT_OFF)
+                guest_status_send(l);
+}
+
+static void guest_refused_report(Launch *l) {
+        if (l->guest_refused == 0)
+                return;
+        log_warning("Refused %u line%s on the notify channel (hvc0): only READY=1 and STATUS= with printable "
+                    "UTF-8 text are accepted (ch-launch(8)); the lines are in the journal at debug level.",
+                    l->guest_refused, l->guest_refused == 1 ? "" : "s");
+        l->guest_refused = 0;
+        (void) sd_event_now(l->event, CLOCK_MONOTONIC, &l->guest_refused_reported);
+}
+
+static void guest_refused(Launch *l) {
+        usec_t now;
+
+        l->guest_refused++;
+        if (sd_event_now(l->event, CLOCK_MONOTONIC, &now) < 0)
+                return;
+        if (l->guest_refused_reported == 0 || now >= l->guest_refused_reported + REFUSED_REPORT_INTERVAL)
+                guest_refused_report(l);
+}
+
 static void notify_line(const char *line, size_t len, bool continued, void *userdata) {
         Launch *l = userdata;
         const char *v;
         size_t vl;
 
-        switch (continued ? GUEST_NOTIFY_IGNORED : guest_notify_parse(line, len, &v, &vl)) {
+        switch (continued ? GUEST_NOTIFY_OTHER : guest_notify_parse(line, len, &v, &vl)) {
         case GUEST_NOTIFY_READY:
                 if (l->def->ready_on == READY_ON_GUEST)
                         ready(l, "Guest ready");
-                else
+                else if (!l->guest_reported_ready) /* once: the guest may repeat it */
                         log_debug("The guest reported READY=1.");
-                break;
+                l->guest_reported_ready = true;
+                return;
         case GUEST_NOTIFY_STATUS:
-                if (vl > 0 && !memchr(v, '\n', vl)) {
-                        log_info("Guest status: %.*s", (int) vl, v);
-                        launch_status(l, "Guest: %.*s", (int) vl, v);
-                }
+                if (vl > 0)
+                        guest_status(l, v, vl);
+                return;
+        case GUEST_NOTIFY_REFUSED:
+                guest_refused(l);
                 break;
         default:
-                /* Not ours to act on, but worth keeping. */
-                journal_line(l, "notify", LOG_DEBUG, line, len, continued);
+                break;
         }
+        /* Not ours to act on, but worth keeping: queued like a console line,
+         * under the same backpressure. */
+        journal_line(l, "notify", LOG_DEBUG, line, len, continued);
 }
 
 /* Feeds what `*fd` has to `lines`. At the end of the stream (or an error)
@@ -338,8 +403,12 @@ static int read_lines(Launch *l, int *fd, sd_event_source **source, LineBuffer *
 
 static int notify_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Launch *l = userdata;
+        int r;
 
-        return read_lines(l, &l->notify_fd, &l->notify_source, &l->notify_lines, notify_line);
+        r = read_lines(l, &l->notify_fd, &l->notify_source, &l->notify_lines, notify_line);
+        if (r > 0)
+                update_backpressure(l);
+        return r;
 }
 
 static void stderr_line(const char *line, size_t len, bool continued, void *userdata) {
@@ -463,6 +532,9 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
                 ;
         line_buffer_flush(&l->serial_lines, serial_line, l);
         line_buffer_flush(&l->stderr_lines, stderr_line, l);
+        /* The final STATUS= below is the one that stays. */
+        (void) sd_event_source_set_enabled(l->guest_status_timer, SD_EVENT_OFF);
+        guest_refused_report(l);
 
         if (si->si_code == CLD_EXITED && si->si_status == 0) {
                 if (l->failure)
@@ -705,6 +777,7 @@ static void launch_done(Launch *l) {
         sd_event_source_disable_unref(l->child_source);
         sd_event_source_disable_unref(l->serial_source);
         sd_event_source_disable_unref(l->serial_flush_timer);
+        sd_event_source_disable_unref(l->guest_status_timer);
         sd_event_source_disable_unref(l->notify_source);
         sd_event_source_disable_unref(l->stderr_source);
         sd_event_source_disable_unref(l->console_listen_source);
@@ -877,6 +950,11 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Failed to add a timer: %m");
         (void) sd_event_source_set_enabled(l.serial_flush_timer, SD_EVENT_OFF);
+        r = sd_event_add_time_relative(l.event, &l.guest_status_timer, CLOCK_MONOTONIC, GUEST_STATUS_INTERVAL,
+                                       USEC_PER_MSEC, guest_status_timer_fired, &l);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add a timer: %m");
+        (void) sd_event_source_set_enabled(l.guest_status_timer, SD_EVENT_OFF);
 
         if (l.serial_fd >= 0) {
                 r = launch_attach_serial(&l, l.serial_fd);

@@ -105,6 +105,12 @@ struct Launch {
         int notify_fd;
         sd_event_source *notify_source;
         LineBuffer notify_lines;
+        /* the guest's STATUS=, coalesced (GUEST_STATUS_INTERVAL) */
+        sd_event_source *guest_status_timer;
+        char guest_status[GUEST_STATUS_MAX + 1];
+        bool guest_status_pending, guest_reported_ready;
+        unsigned guest_refused; /* lines refused since the last report */
+        usec_t guest_refused_reported;
         int stderr_fd;
         sd_event_source *stderr_source;
         LineBuffer stderr_lines;

@@ -66,19 +66,132 @@ static void test_split(void) {
         CHECK(!s.continued[1]);
 }
 
+#define PARSE(lit) guest_notify_parse(lit, sizeof lit - 1, &v, &vl)
+
 static void test_notify(void) {
         const char *v;
         size_t vl;
 
-        CHECK(guest_notify_parse("READY=1", 7, &v, &vl) == GUEST_NOTIFY_READY);
-        CHECK(guest_notify_parse("READY=0", 7, &v, &vl) == GUEST_NOTIFY_IGNORED);
-        CHECK(guest_notify_parse("READY=1 ", 8, &v, &vl) == GUEST_NOTIFY_IGNORED);
-        CHECK(guest_notify_parse("XREADY=1", 8, &v, &vl) == GUEST_NOTIFY_IGNORED);
-        CHECK(guest_notify_parse("STATUS=Booting up", 17, &v, &vl) == GUEST_NOTIFY_STATUS);
+        CHECK(PARSE("READY=1") == GUEST_NOTIFY_READY);
+        CHECK(PARSE("STATUS=Booting up") == GUEST_NOTIFY_STATUS);
         CHECK(vl == 10 && memcmp(v, "Booting up", 10) == 0);
-        CHECK(guest_notify_parse("STATUS=", 7, &v, &vl) == GUEST_NOTIFY_STATUS && vl == 0);
-        CHECK(guest_notify_parse("MAINPID=1", 9, &v, &vl) == GUEST_NOTIFY_IGNORED);
-        CHECK(guest_notify_parse("", 0, &v, &vl) == GUEST_NOTIFY_IGNORED);
+        CHECK(PARSE("STATUS=Größe: 5 € 🐧") == GUEST_NOTIFY_STATUS && vl == sizeof "Größe: 5 € 🐧" - 1);
+        CHECK(PARSE("STATUS=") == GUEST_NOTIFY_STATUS && vl == 0);
+        CHECK(PARSE("") == GUEST_NOTIFY_OTHER);
+        CHECK(PARSE("hello world") == GUEST_NOTIFY_OTHER);
+        CHECK(PARSE("=1") == GUEST_NOTIFY_OTHER);
+        CHECK(PARSE("ready=1") == GUEST_NOTIFY_OTHER);
+        CHECK(PARSE("XREADY=1") == GUEST_NOTIFY_REFUSED);
+}
+
+/* What a hostile guest sends: nothing of it may reach systemd but READY=1
+ * and printable STATUS= text. */
+static void test_notify_hostile(void) {
+        const char *v;
+        size_t vl;
+
+        /* systemd splits a notification at '\r' as well as '\n'. */
+        CHECK(PARSE("STATUS=x\rMAINPID=1\rWATCHDOG=trigger") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("STATUS=x\rERRNO=42") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("READY=1\rMAINPID=1") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("MAINPID=1") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("ERRNO=42") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("WATCHDOG=trigger") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("WATCHDOG_USEC=1") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("FDSTORE=1") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("EXTEND_TIMEOUT_USEC=999999999") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("STOPPING=1") == GUEST_NOTIFY_REFUSED);
+        /* READY=1 exactly, nothing after it */
+        CHECK(PARSE("READY=0") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("READY=1 ") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("READY=1\tjunk") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("READY=1\0MAINPID=1") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("READY=10") == GUEST_NOTIFY_REFUSED);
+        /* embedded NUL: sd_notify() would cut there, the journal would not */
+        CHECK(PARSE("STATUS=a\0MAINPID=1") == GUEST_NOTIFY_REFUSED);
+        /* every C0 control character, DEL and C1 (U+0085 NEL, U+009B CSI) */
+        for (int c = 0; c < 0x20; c++) {
+                char line[] = "STATUS=a?b";
+                line[8] = (char) c;
+                CHECK(guest_notify_parse(line, sizeof line - 1, &v, &vl) == GUEST_NOTIFY_REFUSED);
+        }
+        CHECK(PARSE("STATUS=a\x7f") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("STATUS=a\xc2\x85"
+                    "b") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("STATUS=\xc2\x9b"
+                    "31m") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("STATUS=\033[31mred") == GUEST_NOTIFY_REFUSED);
+        /* invalid UTF-8: stray continuation, truncated, overlong, surrogate, beyond U+10FFFF */
+        CHECK(PARSE("STATUS=\x80") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("STATUS=\xc3") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("STATUS=\xe2\x82") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("STATUS=\xc0\x8a") == GUEST_NOTIFY_REFUSED);     /* '\n' in two bytes */
+        CHECK(PARSE("STATUS=\xe0\x80\x8d") == GUEST_NOTIFY_REFUSED); /* '\r' in three */
+        CHECK(PARSE("STATUS=\xf0\x80\x80\x8a") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("STATUS=\xed\xa0\x80") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("STATUS=\xf4\x90\x80\x80") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("STATUS=\xff") == GUEST_NOTIFY_REFUSED);
+        CHECK(PARSE("STATUS=\xf4\x8f\xbf\xbf") == GUEST_NOTIFY_STATUS && vl == 4);
+}
+
+/* Overlong STATUS= text is cut at the last whole character that fits. */
+static void test_notify_long(void) {
+        char line[7 + 1000];
+        const char *v;
+        size_t vl;
+
+        memcpy(line, "STATUS=", 7);
+        memset(line + 7, 'a', sizeof line - 7);
+        CHECK(guest_notify_parse(line, sizeof line, &v, &vl) == GUEST_NOTIFY_STATUS);
+        CHECK(v == line + 7 && vl == GUEST_STATUS_MAX);
+        /* "€" (3 bytes) across the limit: cut before it */
+        memcpy(line + 7 + GUEST_STATUS_MAX - 1, "€", 3);
+        CHECK(guest_notify_parse(line, sizeof line, &v, &vl) == GUEST_NOTIFY_STATUS);
+        CHECK(vl == GUEST_STATUS_MAX - 1);
+        /* ... and ending exactly at it: kept */
+        memset(line + 7, 'a', sizeof line - 7);
+        memcpy(line + 7 + GUEST_STATUS_MAX - 3, "€", 3);
+        CHECK(guest_notify_parse(line, sizeof line, &v, &vl) == GUEST_NOTIFY_STATUS);
+        CHECK(vl == GUEST_STATUS_MAX);
+        /* a control character beyond the limit still refuses the line */
+        line[sizeof line - 1] = '\r';
+        CHECK(guest_notify_parse(line, sizeof line, &v, &vl) == GUEST_NOTIFY_REFUSED);
+        /* exactly the limit */
+        CHECK(guest_notify_parse(line, 7 + GUEST_STATUS_MAX, &v, &vl) == GUEST_NOTIFY_STATUS);
+        CHECK(vl == GUEST_STATUS_MAX);
+}
+
+/* A line the line buffer passes on in pieces: the first piece is refused,
+ * whatever its rest says, and the rest is no assignment. */
+static void test_notify_pieces(void) {
+        static LineBuffer b;
+        static Seen s;
+        static char line[LINE_MAX_BYTES + 100];
+        const char *v;
+        size_t vl;
+
+        memcpy(line, "STATUS=", 7);
+        memset(line + 7, 'a', sizeof line - 7);
+        memcpy(line + LINE_MAX_BYTES + 10, "\rMAINPID=1\n", 11);
+        line_buffer_feed(&b, line, LINE_MAX_BYTES + 21, collect, &s);
+        CHECK(s.n == 2 && !s.continued[0] && s.continued[1]);
+        CHECK(guest_notify_parse(s.lines[0], LINE_MAX_BYTES, &v, &vl) == GUEST_NOTIFY_REFUSED);
+        /* one byte less fits in one piece */
+        CHECK(guest_notify_parse(line, LINE_MAX_BYTES - 1, &v, &vl) == GUEST_NOTIFY_STATUS && vl == GUEST_STATUS_MAX);
+}
+
+/* The line buffer removes only the CR of a CRLF: a CR inside a line stays,
+ * and the parser refuses the line. */
+static void test_notify_split(void) {
+        static LineBuffer b;
+        static Seen s;
+        const char *v;
+        size_t vl;
+
+        line_buffer_feed(&b, "STATUS=ok\r\nSTATUS=x\rMAINPID=1\r\n", 32, collect, &s);
+        CHECK(s.n == 2);
+        CHECK(guest_notify_parse(s.lines[0], strlen(s.lines[0]), &v, &vl) == GUEST_NOTIFY_STATUS && vl == 2);
+        CHECK(guest_notify_parse(s.lines[1], strlen(s.lines[1]), &v, &vl) == GUEST_NOTIFY_REFUSED);
 }
 
 static void test_escape(void) {
@@ -121,6 +234,10 @@ static void test_journal_record(void) {
 int main(void) {
         test_split();
         test_notify();
+        test_notify_hostile();
+        test_notify_long();
+        test_notify_pieces();
+        test_notify_split();
         test_escape();
         test_journal_record();
         return 0;
