@@ -143,8 +143,6 @@ static void update_backpressure(Launch *l) {
 
         if (l->serial_source)
                 (void) sd_event_source_set_enabled(l->serial_source, on);
-        if (l->notify_source)
-                (void) sd_event_source_set_enabled(l->notify_source, on);
         if (l->stderr_source)
                 (void) sd_event_source_set_enabled(l->stderr_source, on);
 }
@@ -353,6 +351,15 @@ static void guest_refused(Launch *l) {
                 guest_refused_report(l);
 }
 
+static void notify_dropped_report(Launch *l) {
+        if (l->notify_dropped == 0)
+                return;
+        log_warning("Dropped %u line%s of the notify channel (hvc0) that were neither READY=1 nor STATUS=, "
+                    "while the journal did not keep up.",
+                    l->notify_dropped, l->notify_dropped == 1 ? "" : "s");
+        l->notify_dropped = 0;
+}
+
 static void notify_line(const char *line, size_t len, bool continued, void *userdata) {
         Launch *l = userdata;
         const char *v;
@@ -376,8 +383,14 @@ static void notify_line(const char *line, size_t len, bool continued, void *user
         default:
                 break;
         }
-        /* Not ours to act on, but worth keeping: queued like a console line,
-         * under the same backpressure. */
+        /* Not ours to act on, but worth keeping, unless the journal queue is
+         * full. hvc0 is never paused: it carries READY=1, and QEMU discards
+         * what the guest writes to a virtconsole nobody reads anyway. */
+        if (journal_writer_congested(&l->journal)) {
+                l->notify_dropped++;
+                return;
+        }
+        notify_dropped_report(l);
         journal_line(l, "notify", LOG_DEBUG, line, len, continued);
 }
 
@@ -535,6 +548,7 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         /* The final STATUS= below is the one that stays. */
         (void) sd_event_source_set_enabled(l->guest_status_timer, SD_EVENT_OFF);
         guest_refused_report(l);
+        notify_dropped_report(l);
 
         if (si->si_code == CLD_EXITED && si->si_status == 0) {
                 if (l->failure)

@@ -110,6 +110,7 @@ struct Launch {
         char guest_status[GUEST_STATUS_MAX + 1];
         bool guest_status_pending, guest_reported_ready;
         unsigned guest_refused; /* lines refused since the last report */
+        unsigned notify_dropped; /* other hvc0 lines dropped while the journal was full */
         usec_t guest_refused_reported;
         int stderr_fd;
         sd_event_source *stderr_source;
