@@ -6,8 +6,11 @@
  *
  *   run-cowvm-NAME-root.mount          the VM's overlay root (mount units
  *                                      cannot be templates, so one per VM)
+ *   machine-cowvm-NAME.slice           the VM's resource limits, for all
+ *                                      of its processes together
  *   vm@NAME.service.d/50-cowvm.conf    ties vm@NAME to its root and its
- *                                      virtiofsd socket; timeouts
+ *                                      virtiofsd socket; its slice; timeouts
+ *   virtiofsd@NAME.service.d/50-cowvm.conf   its slice
  *   machines.target.wants/vm@NAME.service   with Autostart=yes
  *
  * It writes nothing else anywhere, talks to nobody, and one bad file costs
@@ -17,6 +20,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -224,22 +228,30 @@ static int write_mount_unit(int dir_fd, const char *dir, const VmDefinition *d) 
         return close_unit_file(f, dir, unit);
 }
 
-static int write_vm_dropin(int dir_fd, const char *dir, const VmDefinition *d) {
+/* Creates DIR/UNIT.d/ and opens 50-cowvm.conf in it. */
+static int open_dropin(int dir_fd, const char *dir, const char *unit, FILE **ret) {
         _cleanup_free_ char *dropin_dir = NULL;
         _cleanup_close_ int dropin_fd = -EBADF;
-        char buf[64];
-        FILE *f;
-        int r;
 
-        if (asprintf(&dropin_dir, "vm@%s.service.d", d->name) < 0)
+        if (asprintf(&dropin_dir, "%s.d", unit) < 0)
                 return log_oom();
         if (mkdirat(dir_fd, dropin_dir, 0755) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Failed to create '%s/%s': %m", dir, dropin_dir);
         dropin_fd = openat(dir_fd, dropin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (dropin_fd < 0)
                 return log_error_errno(errno, "Failed to open '%s/%s': %m", dir, dropin_dir);
+        return open_unit_file(dropin_fd, dir, "50-cowvm.conf", ret);
+}
 
-        r = open_unit_file(dropin_fd, dir, "50-cowvm.conf", &f);
+static int write_vm_dropin(int dir_fd, const char *dir, const VmDefinition *d, const char *slice) {
+        _cleanup_free_ char *unit = NULL;
+        char buf[64];
+        FILE *f;
+        int r;
+
+        if (asprintf(&unit, "vm@%s.service", d->name) < 0)
+                return log_oom();
+        r = open_dropin(dir_fd, dir, unit, &f);
         if (r < 0)
                 return r;
 
@@ -258,15 +270,76 @@ static int write_vm_dropin(int dir_fd, const char *dir, const VmDefinition *d) {
         fputs(d->name, f);
         fputs(".service\nRequiresMountsFor=", f);
         fputs_unit_value(d->root_dir, f);
-        fputc('\n', f);
-        if (d->timeout_start_usec != USEC_UNSET || d->timeout_stop_usec != USEC_UNSET)
-                fputs("\n[Service]\n", f);
+        fprintf(f, "\n\n[Service]\nSlice=%s\n", slice);
         if (d->timeout_start_usec != USEC_UNSET)
                 fprintf(f, "TimeoutStartSec=%s\n", format_timespan_unit(buf, sizeof buf, d->timeout_start_usec));
         if (d->timeout_stop_usec != USEC_UNSET)
                 fprintf(f, "TimeoutStopSec=%s\n", format_timespan_unit(buf, sizeof buf, d->timeout_stop_usec));
 
-        return close_unit_file(f, dir, "50-cowvm.conf");
+        return close_unit_file(f, dir, unit);
+}
+
+static int write_virtiofsd_dropin(int dir_fd, const char *dir, const VmDefinition *d, const char *slice) {
+        _cleanup_free_ char *unit = NULL;
+        FILE *f;
+        int r;
+
+        if (asprintf(&unit, "virtiofsd@%s.service", d->name) < 0)
+                return log_oom();
+        r = open_dropin(dir_fd, dir, unit, &f);
+        if (r < 0)
+                return r;
+
+        write_header(f, d);
+        fprintf(f, "\n[Service]\nSlice=%s\n", slice);
+        return close_unit_file(f, dir, unit);
+}
+
+/* The most an Ephemeral=yes VM's upper layer holds: its tmpfs, whose pages
+ * are charged to the cgroup of whoever writes them, virtiofsd in the VM's
+ * slice. Kept to the rule overlay-prepare sizes that tmpfs by (Memory=); a
+ * change there belongs here too. */
+static uint64_t ephemeral_tmpfs_size(const VmDefinition *d) {
+        return d->ephemeral ? d->memory : 0;
+}
+
+static uint64_t add_saturated(uint64_t a, uint64_t b) {
+        return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* One slice per VM, for everything that runs for it (hypervisor, ch-launch,
+ * virtiofsd): what one VM can take from the host is bounded as a whole,
+ * whichever of its processes a guest manages to make grow. */
+static int write_slice_unit(int dir_fd, const char *dir, const VmDefinition *d, const char *slice) {
+        uint64_t memory_max;
+        FILE *f;
+        int r;
+
+        /* The guest's RAM is allocated by the hypervisor in this slice;
+         * MemoryOverhead= is for everything else: the hypervisor's own heap
+         * (and under TCG its translated code), virtiofsd's state for every
+         * inode the guest holds, ch-launch's journal queue (8 MiB). */
+        memory_max = add_saturated(add_saturated(d->memory, d->memory_overhead), ephemeral_tmpfs_size(d));
+
+        r = open_unit_file(dir_fd, dir, slice, &f);
+        if (r < 0)
+                return r;
+
+        write_header(f, d);
+        fprintf(f,
+                "Description=Resources of VM %s\n"
+                "Documentation=man:cowvm.vm(5)\n"
+                "\n[Slice]\n",
+                d->name);
+        if (memory_max == UINT64_MAX)
+                fputs("MemoryMax=infinity\n", f);
+        else
+                fprintf(f, "MemoryMax=%" PRIu64 "\n", memory_max);
+        fprintf(f, "TasksMax=%u\nCPUWeight=%u\n", d->tasks_max, d->cpu_weight);
+        if (d->cpu_quota_percent > 0)
+                fprintf(f, "CPUQuota=%u%%\n", d->cpu_quota_percent);
+
+        return close_unit_file(f, dir, slice);
 }
 
 /* DIR/TARGET.wants/UNIT -> ../UNIT, as systemd's own generators link. Only
@@ -285,13 +358,25 @@ static int add_wants(int dir_fd, const char *dir, const char *target, const char
 }
 
 static int generate_vm(int dir_fd, const char *dir, const VmDefinition *d) {
-        _cleanup_free_ char *unit = NULL;
+        _cleanup_free_ char *unit = NULL, *slice = NULL;
         int r;
+
+        /* Slices cannot be templates: one per VM, machine-cowvm-NAME.slice,
+         * below machine.slice where systemd puts VMs and containers. */
+        r = unit_name_from_string("machine-cowvm-", d->name, ".slice", &slice);
+        if (r < 0)
+                return log_oom();
 
         r = write_mount_unit(dir_fd, dir, d);
         if (r < 0)
                 return r;
-        r = write_vm_dropin(dir_fd, dir, d);
+        r = write_slice_unit(dir_fd, dir, d, slice);
+        if (r < 0)
+                return r;
+        r = write_vm_dropin(dir_fd, dir, d, slice);
+        if (r < 0)
+                return r;
+        r = write_virtiofsd_dropin(dir_fd, dir, d, slice);
         if (r < 0)
                 return r;
         if (d->autostart) {

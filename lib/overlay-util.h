@@ -11,6 +11,13 @@
  *                  different filesystems; no measurable cost.
  *   volatile       (Ephemeral=yes only) no syncs to the upper layer: it is a
  *                  tmpfs that is thrown away at stop anyway.
+ *   nosuid,nodev   the tree is the guest's: a setuid-root binary or a device
+ *                  node it planted must mean nothing to the host, where
+ *                  users and tools reach the tree through this mount. The
+ *                  guest is unaffected: virtiofsd passes modes and device
+ *                  numbers through as they are, and the guest's own kernel
+ *                  honours them (it opens device nodes itself; virtio-fs
+ *                  only serves their inodes).
  *
  * Not chosen: index=on and nfs_export=on made every copy-up two to three
  * times slower (config-inject's first run on a Debian base: ~65 ms without,
@@ -22,8 +29,8 @@
  * both virtiofsd implementations keep an O_PATH fd per inode by default and
  * raise their own RLIMIT_NOFILE.
  */
-#define OVERLAY_MOUNT_FLAGS "xino=auto"
-#define OVERLAY_MOUNT_FLAGS_EPHEMERAL "xino=auto,volatile"
+#define OVERLAY_MOUNT_FLAGS "xino=auto,nosuid,nodev"
+#define OVERLAY_MOUNT_FLAGS_EPHEMERAL "xino=auto,volatile,nosuid,nodev"
 
 /* Escapes a path for an overlayfs option value: '\', ',' and ':' are
  * preceded by '\' (':' separates lower layers, ',' separates options). */

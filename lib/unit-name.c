@@ -9,6 +9,16 @@
 #include "path-util.h"
 #include "unit-name.h"
 
+static char *escape_byte(char *t, unsigned char c) {
+        static const char hex[] = "0123456789abcdef";
+
+        *t++ = '\\';
+        *t++ = 'x';
+        *t++ = hex[c >> 4];
+        *t++ = hex[c & 15];
+        return t;
+}
+
 /* The escaping of systemd's unit_name_path_escape(): '/' separates, every
  * byte outside [A-Za-z0-9:_.] (and a leading '.') becomes \xNN. */
 int unit_name_from_path(const char *path, const char *suffix, char **ret) {
@@ -38,16 +48,32 @@ int unit_name_from_path(const char *path, const char *suffix, char **ret) {
                         *t++ = '-';
                 else if (isalnum(c) || c == ':' || c == '_' || (c == '.' && p != path && p[-1] != '/'))
                         *t++ = (char) c;
-                else {
-                        static const char hex[] = "0123456789abcdef";
-                        *t++ = '\\';
-                        *t++ = 'x';
-                        *t++ = hex[c >> 4];
-                        *t++ = hex[c & 15];
-                }
+                else
+                        t = escape_byte(t, c);
         }
         strcpy(t, suffix);
         *ret = s;
+        return 0;
+}
+
+int unit_name_from_string(const char *prefix, const char *s, const char *suffix, char **ret) {
+        size_t n = strlen(prefix);
+        char *u, *t;
+
+        u = malloc(n + strlen(s) * 4 + strlen(suffix) + 1);
+        if (!u)
+                return -ENOMEM;
+        t = stpcpy(u, prefix);
+        for (const char *p = s; *p; p++) {
+                unsigned char c = (unsigned char) *p;
+
+                if (isalnum(c) || c == ':' || c == '_' || (c == '.' && p != s))
+                        *t++ = (char) c;
+                else
+                        t = escape_byte(t, c);
+        }
+        strcpy(t, suffix);
+        *ret = u;
         return 0;
 }
 

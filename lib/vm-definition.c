@@ -97,6 +97,7 @@ static VmDefinition *vm_definition_new(void) {
                 .ready_on = _READY_ON_INVALID,
                 .timeout_start_usec = USEC_UNSET,
                 .timeout_stop_usec = USEC_UNSET,
+                .memory_overhead = UINT64_MAX,
                 .dhcp = -1,
                 .virtiofs_cache = _VIRTIOFS_CACHE_INVALID,
         };
@@ -306,6 +307,60 @@ static int parse_memory(ParseContext *c, const char *key, const char *value, voi
         return 0;
 }
 
+/* For the slice's keys an empty value means the built-in default, undoing
+ * cowvm.conf's. */
+static int parse_memory_overhead(ParseContext *c, const char *key, const char *value, void *field) {
+        if (isempty(value)) {
+                *(uint64_t *) field = UINT64_MAX;
+                return 0;
+        }
+        if (parse_size(value, field) < 0)
+                return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
+                                  "Invalid %s=%s: expected a size such as 256M or 1G (suffixes K, M, G, T).", key,
+                                  value);
+        return 0;
+}
+
+static int parse_tasks_max(ParseContext *c, const char *key, const char *value, void *field) {
+        if (isempty(value)) {
+                *(unsigned *) field = 0;
+                return 0;
+        }
+        if (parse_unsigned(value, 1, VM_TASKS_MAX_MAX, field) < 0)
+                return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
+                                  "Invalid %s=%s: expected a number of tasks from 1 to %u.", key, value,
+                                  VM_TASKS_MAX_MAX);
+        return 0;
+}
+
+static int parse_cpu_weight(ParseContext *c, const char *key, const char *value, void *field) {
+        if (isempty(value)) {
+                *(unsigned *) field = 0;
+                return 0;
+        }
+        if (parse_unsigned(value, 1, VM_CPU_WEIGHT_MAX, field) < 0)
+                return log_syntax(c->file, c->line, LOG_ERR, EINVAL, "Invalid %s=%s: expected a weight from 1 to %u.",
+                                  key, value, VM_CPU_WEIGHT_MAX);
+        return 0;
+}
+
+static int parse_cpu_quota(ParseContext *c, const char *key, const char *value, void *field) {
+        _cleanup_free_ char *n = NULL;
+        size_t len = strlen(value);
+
+        if (len == 0) {
+                *(unsigned *) field = 0;
+                return 0;
+        }
+        if (value[len - 1] == '%' && !(n = strndup(value, len - 1)))
+                return log_oom();
+        if (!n || parse_unsigned(n, 1, VM_CPU_QUOTA_MAX, field) < 0)
+                return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
+                                  "Invalid %s=%s: expected a percentage from 1%% to %u%% (100%% is one host CPU).",
+                                  key, value, VM_CPU_QUOTA_MAX);
+        return 0;
+}
+
 static int parse_bool_field(ParseContext *c, const char *key, const char *value, void *field) {
         int b = parse_boolean(value);
 
@@ -484,6 +539,10 @@ static const KeyItem key_table[] = {
         { "VM", "ReadyOn", parse_ready_on, F(ready_on), false },
         { "VM", "TimeoutStartSec", parse_timeout, F(timeout_start_usec), false },
         { "VM", "TimeoutStopSec", parse_timeout, F(timeout_stop_usec), false },
+        { "VM", "MemoryOverhead", parse_memory_overhead, F(memory_overhead), false },
+        { "VM", "TasksMax", parse_tasks_max, F(tasks_max), false },
+        { "VM", "CPUWeight", parse_cpu_weight, F(cpu_weight), false },
+        { "VM", "CPUQuota", parse_cpu_quota, F(cpu_quota_percent), false },
         { "Guest", "Hostname", parse_hostname, F(hostname), true },
         { "Guest", "User", parse_user, F(user), false },
         { "Guest", "PasswordHash", parse_password_hash, F(password_hash), false },
@@ -656,6 +715,10 @@ static int copy_defaults(VmDefinition *d, const VmDefinition *def) {
         d->ready_on = def->ready_on;
         d->timeout_start_usec = def->timeout_start_usec;
         d->timeout_stop_usec = def->timeout_stop_usec;
+        d->memory_overhead = def->memory_overhead;
+        d->tasks_max = def->tasks_max;
+        d->cpu_weight = def->cpu_weight;
+        d->cpu_quota_percent = def->cpu_quota_percent;
         d->dhcp = def->dhcp;
         d->virtiofs_cache = def->virtiofs_cache;
         d->virtiofs_thread_pool_size = def->virtiofs_thread_pool_size;
@@ -704,6 +767,17 @@ static int derive(VmDefinition *d) {
         return 0;
 }
 
+/* Threads of one VM: QEMU's vCPU threads, main loop, RCU and I/O workers
+ * (its thread pool grows to 64), virtiofsd's thread pool (ThreadPoolSize=)
+ * and one thread per virtqueue, ch-launch. 512 covers that for the usual
+ * sizes; the default grows with CPUs= and ThreadPoolSize= so that a VM never
+ * fails to start on a limit it did not ask for. */
+static unsigned default_tasks_max(const VmDefinition *d) {
+        unsigned need = 128 + d->cpus + d->virtiofs_thread_pool_size;
+
+        return need > VM_DEFAULT_TASKS_MAX ? need : VM_DEFAULT_TASKS_MAX;
+}
+
 static int finalize(VmDefinition *d) {
         if (!d->base)
                 return log_syntax(d->path, 0, LOG_ERR, EINVAL, "Base= is not set in [VM]; it is required.");
@@ -717,6 +791,12 @@ static int finalize(VmDefinition *d) {
                 d->ephemeral = false;
         if (d->ready_on < 0)
                 d->ready_on = READY_ON_GUEST;
+        if (d->memory_overhead == UINT64_MAX)
+                d->memory_overhead = VM_DEFAULT_MEMORY_OVERHEAD;
+        if (d->tasks_max == 0)
+                d->tasks_max = default_tasks_max(d);
+        if (d->cpu_weight == 0)
+                d->cpu_weight = VM_DEFAULT_CPU_WEIGHT;
         if (d->dhcp < 0)
                 d->dhcp = false;
         if (d->virtiofs_cache < 0)

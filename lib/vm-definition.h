@@ -29,6 +29,21 @@
 #define VM_MEMORY_MIN (16ULL * 1024 * 1024)
 #define VM_CPUS_MAX 255U
 #define VIRTIOFS_THREAD_POOL_MAX 1024U
+/* The VM's slice (cowvm.vm(5), [VM] MemoryOverhead= and the keys below it).
+ * The overhead on top of Memory= is what the VM's processes take besides the
+ * guest's RAM: QEMU's own heap (~90 MiB anonymous memory for a busybox guest
+ * under TCG, translated code included; less under KVM), virtiofsd (a few MiB,
+ * plus on the order of 1 KiB of user and kernel memory for every inode the
+ * guest holds: the fd and the host dentry and inode it pins), ch-launch's
+ * journal queue (8 MiB at most). 256M leaves room for a guest holding some
+ * 100,000 inodes; one that caches a million files needs more. */
+#define VM_DEFAULT_MEMORY_OVERHEAD (256ULL * 1024 * 1024)
+/* Why 512: see default_tasks_max() in vm-definition.c. */
+#define VM_DEFAULT_TASKS_MAX 512U
+#define VM_TASKS_MAX_MAX 4194304U /* the kernel's PID_MAX_LIMIT */
+#define VM_DEFAULT_CPU_WEIGHT 100U /* systemd's own default */
+#define VM_CPU_WEIGHT_MAX 10000U
+#define VM_CPU_QUOTA_MAX 1000000U /* percent */
 
 typedef enum Hypervisor {
         HYPERVISOR_CLOUD_HYPERVISOR,
@@ -76,6 +91,11 @@ typedef struct VmDefinition {
         ReadyOn ready_on;
         usec_t timeout_start_usec; /* USEC_UNSET: the unit's default */
         usec_t timeout_stop_usec;
+        /* The VM's slice: hypervisor, ch-launch and virtiofsd together. */
+        uint64_t memory_overhead;   /* UINT64_MAX: unset */
+        unsigned tasks_max;         /* 0: unset */
+        unsigned cpu_weight;        /* 0: unset */
+        unsigned cpu_quota_percent; /* 0: no quota */
 
         /* [Guest] */
         char *hostname;

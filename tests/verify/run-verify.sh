@@ -33,7 +33,7 @@ for vm in $(cd "$tmp/gen" && ls -d vm@*.service.d | sed 's/^vm@\(.*\)\.service\.
         names+=("vm@$vm.service" "virtiofsd@$vm.socket" "virtiofsd@$vm.service" "overlay-prepare@$vm.service")
 done
 names+=(vm@undefined.service)
-while IFS= read -r m; do names+=("$m"); done < <(cd "$tmp/gen" && ls -- *.mount)
+while IFS= read -r m; do names+=("$m"); done < <(cd "$tmp/gen" && ls -- *.mount *.slice)
 
 echo "verifying: ${names[*]}"
 out=$(cd "$tmp" && SYSTEMD_UNIT_PATH="$tmp/units:$tmp/gen:" systemd-analyze verify --man=no "${names[@]}" 2>&1) || rc=$?
