@@ -97,6 +97,7 @@ static VmDefinition *vm_definition_new(void) {
                 .ready_on = _READY_ON_INVALID,
                 .timeout_start_usec = USEC_UNSET,
                 .timeout_stop_usec = USEC_UNSET,
+                .min_free_space = UINT64_MAX,
                 .dhcp = -1,
                 .virtiofs_cache = _VIRTIOFS_CACHE_INVALID,
         };
@@ -245,6 +246,44 @@ static int parse_memory(ParseContext *c, const char *key, const char *value, voi
                 return log_syntax(c->file, c->line, LOG_ERR, ERANGE,
                                   "Invalid %s=%s: below the minimum of 16M (a bare number is bytes; did you mean %sM?).",
                                   key, value, value);
+        *(uint64_t *) field = v;
+        return 0;
+}
+
+/* Empty or "infinity": no limit, so that a VM can undo cowvm.conf's default. */
+static int parse_disk_size(ParseContext *c, const char *key, const char *value, void *field) {
+        uint64_t v;
+
+        if (isempty(value) || streq(value, "infinity")) {
+                *(uint64_t *) field = 0;
+                return 0;
+        }
+        if (parse_size(value, &v) < 0)
+                return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
+                                  "Invalid %s=%s: expected a size such as 10G (suffixes K, M, G, T), or infinity.",
+                                  key, value);
+        if (v < VM_DISK_SIZE_MIN)
+                return log_syntax(c->file, c->line, LOG_ERR, ERANGE,
+                                  "Invalid %s=%s: below the minimum of 16M (a bare number is bytes; did you mean %sM?).",
+                                  key, value, value);
+        *(uint64_t *) field = v;
+        return 0;
+}
+
+/* A reserve of the host's: a VM's own file must not be able to lower it. */
+static int parse_min_free_space(ParseContext *c, const char *key, const char *value, void *field) {
+        uint64_t v;
+
+        if (!c->defaults) {
+                log_syntax(c->file, c->line, LOG_WARNING, 0,
+                           "%s= is a host-wide reserve and belongs in %s, ignoring.", key, COWVM_CONF);
+                return 0;
+        }
+        if (parse_size(value, &v) < 0)
+                return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
+                                  "Invalid %s=%s: expected a size such as 512M or 2G (suffixes K, M, G, T), "
+                                  "or 0 for no reserve.",
+                                  key, value);
         *(uint64_t *) field = v;
         return 0;
 }
@@ -427,6 +466,8 @@ static const KeyItem key_table[] = {
         { "VM", "ReadyOn", parse_ready_on, F(ready_on), false },
         { "VM", "TimeoutStartSec", parse_timeout, F(timeout_start_usec), false },
         { "VM", "TimeoutStopSec", parse_timeout, F(timeout_stop_usec), false },
+        { "VM", "DiskSize", parse_disk_size, F(disk_size), false },
+        { "VM", "MinFreeSpace", parse_min_free_space, F(min_free_space), false },
         { "Guest", "Hostname", parse_hostname, F(hostname), true },
         { "Guest", "User", parse_user, F(user), false },
         { "Guest", "PasswordHash", parse_password_hash, F(password_hash), false },
@@ -599,6 +640,8 @@ static int copy_defaults(VmDefinition *d, const VmDefinition *def) {
         d->ready_on = def->ready_on;
         d->timeout_start_usec = def->timeout_start_usec;
         d->timeout_stop_usec = def->timeout_stop_usec;
+        d->disk_size = def->disk_size;
+        d->min_free_space = def->min_free_space;
         d->dhcp = def->dhcp;
         d->virtiofs_cache = def->virtiofs_cache;
         d->virtiofs_thread_pool_size = def->virtiofs_thread_pool_size;
@@ -658,6 +701,8 @@ static int finalize(VmDefinition *d) {
                 d->autostart = false;
         if (d->ephemeral < 0)
                 d->ephemeral = false;
+        if (d->min_free_space == UINT64_MAX)
+                d->min_free_space = VM_DEFAULT_MIN_FREE_SPACE;
         if (d->ready_on < 0)
                 d->ready_on = READY_ON_GUEST;
         if (d->dhcp < 0)

@@ -29,6 +29,11 @@
 #define VM_MEMORY_MIN (16ULL * 1024 * 1024)
 #define VM_CPUS_MAX 255U
 #define VIRTIOFS_THREAD_POOL_MAX 1024U
+/* Room for a booting guest's first writes; a smaller limit only fails it. */
+#define VM_DISK_SIZE_MIN (16ULL * 1024 * 1024)
+/* What the host keeps free for its journal, package manager and the other
+ * VMs: starts are refused below it. */
+#define VM_DEFAULT_MIN_FREE_SPACE (512ULL * 1024 * 1024)
 
 typedef enum Hypervisor {
         HYPERVISOR_CLOUD_HYPERVISOR,
@@ -76,6 +81,8 @@ typedef struct VmDefinition {
         ReadyOn ready_on;
         usec_t timeout_start_usec; /* USEC_UNSET: the unit's default */
         usec_t timeout_stop_usec;
+        uint64_t disk_size;      /* bytes the upper layer may hold; 0: no limit */
+        uint64_t min_free_space; /* host-wide reserve, cowvm.conf only; UINT64_MAX while unset */
 
         /* [Guest] */
         char *hostname;
