@@ -248,6 +248,22 @@ static int check_base_unchanged(const VmDefinition *d, int state_fd, int base_fd
 
 /* ---- the upper layer --------------------------------------------------- */
 
+/* A disk that is full cannot take even the overlay's own bookkeeping (nor
+ * what config-inject writes): the start stops here, and says what frees it. */
+static int log_disk_full(const VmDefinition *d, int error) {
+        char size[32];
+
+        if (error == EDQUOT && d->disk_size > 0)
+                return log_error_errno(error,
+                                       "The disk of VM '%s' is full: it holds its DiskSize=%s. Raise DiskSize= in "
+                                       "'%s', or remove files from '%s' on the host, then start it again.",
+                                       d->name, format_size(size, sizeof size, d->disk_size), d->path, d->upper_dir);
+        return log_error_errno(error,
+                               "The disk of VM '%s' ('%s') is full: %m. Free space on its file system, then start "
+                               "it again.",
+                               d->name, d->upper_dir);
+}
+
 /* overlayfs keeps its bookkeeping (whiteouts, opaque dirs, origin) in
  * trusted.* xattrs of the upper layer; a filesystem without them cannot
  * serve. Probed on the work dir, which overlayfs owns anyway. */
@@ -261,11 +277,14 @@ static int check_upper_fs(const VmDefinition *d) {
                                        "'%s' and '%s' are on different filesystems; overlayfs needs its upper "
                                        "and work directories on one.",
                                        d->upper_dir, d->work_dir);
-        if (setxattr(d->work_dir, "trusted.cowvm.probe", "1", 1, 0) < 0)
+        if (setxattr(d->work_dir, "trusted.cowvm.probe", "1", 1, 0) < 0) {
+                if (errno == EDQUOT || errno == ENOSPC)
+                        return log_disk_full(d, errno);
                 return log_error_errno(errno,
                                        "The filesystem of '%s' cannot hold trusted.* extended attributes (%m); "
                                        "an overlayfs upper layer needs them. Put %s on ext4, xfs, btrfs or tmpfs.",
                                        d->work_dir, cowvm_state_dir());
+        }
         (void) removexattr(d->work_dir, "trusted.cowvm.probe");
         return 0;
 }

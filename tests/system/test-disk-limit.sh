@@ -117,6 +117,23 @@ ok "calm is still running and writable, and third started"
 C systemctl stop vm@hog vm@calm vm@third
 for v in hog calm third; do wait_vm_gone "$v"; done
 
+# A full disk is the VM's own problem: it does not start, says so, and loses
+# nothing; raising DiskSize= is enough to start it again.
+step "hog at its limit"
+C rm /var/lib/cowvm/vms/hog/upper/etc/cowvm-test.d/50-hog.sh
+start_must_fail vm@hog >/dev/null
+says hog "The disk of VM 'hog' is full: it holds its DiskSize=64M. Raise DiskSize= in '/etc/cowvm/hog.vm'"
+wait_vm_gone hog
+vm_define hog "${GUEST[@]}" "DiskSize=128M"
+C systemctl start vm@hog || fail "vm@hog does not start with DiskSize=128M: $(C systemctl status --no-pager vm@hog)"
+[ "$(C stat -c %s /run/cowvm/hog/root/big)" = "$big" ] || fail "hog's /big changed across the refused start"
+limit=$(btrfs qgroup show -re --raw "$MNT" | awk '$NF == "hog" { print $4 }')
+[ "$limit" = $((128 * MiB)) ] || fail "hog's qgroup limit is '$limit', not 128M"
+C systemctl stop vm@hog
+wait_vm_gone hog
+vm_define hog "${GUEST[@]}" "DiskSize=64M"
+ok "hog at its limit: the start is refused with how to free it; with DiskSize=128M it starts, its files intact"
+
 # ---- an ephemeral VM: its tmpfs holds DiskSize= and no more ------------------
 # The ephemeral upper starts empty at every start, so the hook comes with a
 # base of its own: a copy of the test base.
