@@ -463,11 +463,11 @@ static const KeyItem key_table[] = {
         { "VM", "KernelCommandLine", parse_command_line, F(kernel_command_line), false },
         { "VM", "Autostart", parse_bool_field, F(autostart), false },
         { "VM", "Ephemeral", parse_bool_field, F(ephemeral), false },
+        { "VM", "DiskSize", parse_disk_size, F(disk_size), false },
+        { "VM", "MinFreeSpace", parse_min_free_space, F(min_free_space), false },
         { "VM", "ReadyOn", parse_ready_on, F(ready_on), false },
         { "VM", "TimeoutStartSec", parse_timeout, F(timeout_start_usec), false },
         { "VM", "TimeoutStopSec", parse_timeout, F(timeout_stop_usec), false },
-        { "VM", "DiskSize", parse_disk_size, F(disk_size), false },
-        { "VM", "MinFreeSpace", parse_min_free_space, F(min_free_space), false },
         { "Guest", "Hostname", parse_hostname, F(hostname), true },
         { "Guest", "User", parse_user, F(user), false },
         { "Guest", "PasswordHash", parse_password_hash, F(password_hash), false },
@@ -637,11 +637,11 @@ static int copy_defaults(VmDefinition *d, const VmDefinition *def) {
         d->memory = def->memory;
         d->autostart = def->autostart;
         d->ephemeral = def->ephemeral;
+        d->disk_size = def->disk_size;
+        d->min_free_space = def->min_free_space;
         d->ready_on = def->ready_on;
         d->timeout_start_usec = def->timeout_start_usec;
         d->timeout_stop_usec = def->timeout_stop_usec;
-        d->disk_size = def->disk_size;
-        d->min_free_space = def->min_free_space;
         d->dhcp = def->dhcp;
         d->virtiofs_cache = def->virtiofs_cache;
         d->virtiofs_thread_pool_size = def->virtiofs_thread_pool_size;

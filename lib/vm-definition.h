@@ -78,11 +78,11 @@ typedef struct VmDefinition {
         char *kernel_command_line; /* appended to cowvm's own; NULL when none */
         int autostart;             /* tristate while parsing, bool after */
         int ephemeral;
+        uint64_t disk_size;      /* bytes the upper layer may hold; 0: no limit */
+        uint64_t min_free_space; /* host-wide reserve, cowvm.conf only; UINT64_MAX while unset */
         ReadyOn ready_on;
         usec_t timeout_start_usec; /* USEC_UNSET: the unit's default */
         usec_t timeout_stop_usec;
-        uint64_t disk_size;      /* bytes the upper layer may hold; 0: no limit */
-        uint64_t min_free_space; /* host-wide reserve, cowvm.conf only; UINT64_MAX while unset */
 
         /* [Guest] */
         char *hostname;
