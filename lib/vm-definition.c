@@ -94,10 +94,10 @@ static VmDefinition *vm_definition_new(void) {
                 .hypervisor = _HYPERVISOR_INVALID,
                 .autostart = -1,
                 .ephemeral = -1,
+                .min_free_space = UINT64_MAX,
                 .ready_on = _READY_ON_INVALID,
                 .timeout_start_usec = USEC_UNSET,
                 .timeout_stop_usec = USEC_UNSET,
-                .min_free_space = UINT64_MAX,
                 .dhcp = -1,
                 .virtiofs_cache = _VIRTIOFS_CACHE_INVALID,
         };

@@ -27,13 +27,13 @@
 #define VM_DEFAULT_MEMORY (512ULL * 1024 * 1024)
 #define VM_DEFAULT_CPUS 1U
 #define VM_MEMORY_MIN (16ULL * 1024 * 1024)
-#define VM_CPUS_MAX 255U
-#define VIRTIOFS_THREAD_POOL_MAX 1024U
 /* Room for a booting guest's first writes; a smaller limit only fails it. */
 #define VM_DISK_SIZE_MIN (16ULL * 1024 * 1024)
 /* What the host keeps free for its journal, package manager and the other
  * VMs: starts are refused below it. */
 #define VM_DEFAULT_MIN_FREE_SPACE (512ULL * 1024 * 1024)
+#define VM_CPUS_MAX 255U
+#define VIRTIOFS_THREAD_POOL_MAX 1024U
 
 typedef enum Hypervisor {
         HYPERVISOR_CLOUD_HYPERVISOR,
