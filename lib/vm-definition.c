@@ -94,6 +94,7 @@ static VmDefinition *vm_definition_new(void) {
                 .hypervisor = _HYPERVISOR_INVALID,
                 .autostart = -1,
                 .ephemeral = -1,
+                .min_free_space = UINT64_MAX,
                 .ready_on = _READY_ON_INVALID,
                 .timeout_start_usec = USEC_UNSET,
                 .timeout_stop_usec = USEC_UNSET,
@@ -361,6 +362,44 @@ static int parse_cpu_quota(ParseContext *c, const char *key, const char *value, 
         return 0;
 }
 
+/* Empty or "infinity": no limit, so that a VM can undo cowvm.conf's default. */
+static int parse_disk_size(ParseContext *c, const char *key, const char *value, void *field) {
+        uint64_t v;
+
+        if (isempty(value) || streq(value, "infinity")) {
+                *(uint64_t *) field = 0;
+                return 0;
+        }
+        if (parse_size(value, &v) < 0)
+                return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
+                                  "Invalid %s=%s: expected a size such as 10G (suffixes K, M, G, T), or infinity.",
+                                  key, value);
+        if (v < VM_DISK_SIZE_MIN)
+                return log_syntax(c->file, c->line, LOG_ERR, ERANGE,
+                                  "Invalid %s=%s: below the minimum of 16M (a bare number is bytes; did you mean %sM?).",
+                                  key, value, value);
+        *(uint64_t *) field = v;
+        return 0;
+}
+
+/* A reserve of the host's: a VM's own file must not be able to lower it. */
+static int parse_min_free_space(ParseContext *c, const char *key, const char *value, void *field) {
+        uint64_t v;
+
+        if (!c->defaults) {
+                log_syntax(c->file, c->line, LOG_WARNING, 0,
+                           "%s= is a host-wide reserve and belongs in %s, ignoring.", key, COWVM_CONF);
+                return 0;
+        }
+        if (parse_size(value, &v) < 0)
+                return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
+                                  "Invalid %s=%s: expected a size such as 512M or 2G (suffixes K, M, G, T), "
+                                  "or 0 for no reserve.",
+                                  key, value);
+        *(uint64_t *) field = v;
+        return 0;
+}
+
 static int parse_bool_field(ParseContext *c, const char *key, const char *value, void *field) {
         int b = parse_boolean(value);
 
@@ -536,6 +575,8 @@ static const KeyItem key_table[] = {
         { "VM", "KernelCommandLine", parse_command_line, F(kernel_command_line), false },
         { "VM", "Autostart", parse_bool_field, F(autostart), false },
         { "VM", "Ephemeral", parse_bool_field, F(ephemeral), false },
+        { "VM", "DiskSize", parse_disk_size, F(disk_size), false },
+        { "VM", "MinFreeSpace", parse_min_free_space, F(min_free_space), false },
         { "VM", "ReadyOn", parse_ready_on, F(ready_on), false },
         { "VM", "TimeoutStartSec", parse_timeout, F(timeout_start_usec), false },
         { "VM", "TimeoutStopSec", parse_timeout, F(timeout_stop_usec), false },
@@ -712,6 +753,8 @@ static int copy_defaults(VmDefinition *d, const VmDefinition *def) {
         d->memory = def->memory;
         d->autostart = def->autostart;
         d->ephemeral = def->ephemeral;
+        d->disk_size = def->disk_size;
+        d->min_free_space = def->min_free_space;
         d->ready_on = def->ready_on;
         d->timeout_start_usec = def->timeout_start_usec;
         d->timeout_stop_usec = def->timeout_stop_usec;
@@ -789,6 +832,8 @@ static int finalize(VmDefinition *d) {
                 d->autostart = false;
         if (d->ephemeral < 0)
                 d->ephemeral = false;
+        if (d->min_free_space == UINT64_MAX)
+                d->min_free_space = VM_DEFAULT_MIN_FREE_SPACE;
         if (d->ready_on < 0)
                 d->ready_on = READY_ON_GUEST;
         if (d->memory_overhead == UINT64_MAX)

@@ -27,6 +27,11 @@
 #define VM_DEFAULT_MEMORY (512ULL * 1024 * 1024)
 #define VM_DEFAULT_CPUS 1U
 #define VM_MEMORY_MIN (16ULL * 1024 * 1024)
+/* Room for a booting guest's first writes; a smaller limit only fails it. */
+#define VM_DISK_SIZE_MIN (16ULL * 1024 * 1024)
+/* What the host keeps free for its journal, package manager and the other
+ * VMs: starts are refused below it. */
+#define VM_DEFAULT_MIN_FREE_SPACE (512ULL * 1024 * 1024)
 #define VM_CPUS_MAX 255U
 #define VIRTIOFS_THREAD_POOL_MAX 1024U
 /* The VM's slice (cowvm.vm(5), [VM] MemoryOverhead= and the keys below it).
@@ -88,6 +93,8 @@ typedef struct VmDefinition {
         char *kernel_command_line; /* appended to cowvm's own; NULL when none */
         int autostart;             /* tristate while parsing, bool after */
         int ephemeral;
+        uint64_t disk_size;      /* bytes the upper layer may hold; 0: no limit */
+        uint64_t min_free_space; /* host-wide reserve, cowvm.conf only; UINT64_MAX while unset */
         ReadyOn ready_on;
         usec_t timeout_start_usec; /* USEC_UNSET: the unit's default */
         usec_t timeout_stop_usec;

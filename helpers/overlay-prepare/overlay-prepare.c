@@ -11,6 +11,9 @@
  *        created, and refuses to stack on whatever is already mounted at
  *        the VM's root. For Ephemeral=yes VMs the upper layer is a fresh
  *        tmpfs.
+ *        On btrfs the VM's state directory is a subvolume of its own, whose
+ *        qgroup limit is DiskSize=; a start is refused when the file system
+ *        of the upper layer has less than MinFreeSpace= left.
  * stop   (after the unmount) removes the VM's runtime directories and, for
  *        ephemeral VMs, their tmpfs. It only ever rmdir()s: if the overlay is
  *        somehow still mounted, nothing below it can be touched.
@@ -21,14 +24,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "disk-limit.h"
 #include "log.h"
 #include "mount-util.h"
 #include "parse-util.h"
@@ -262,6 +268,22 @@ static int check_base_unchanged(const VmDefinition *d, int state_fd, int base_fd
 
 /* ---- the upper layer --------------------------------------------------- */
 
+/* A disk that is full cannot take even the overlay's own bookkeeping (nor
+ * what config-inject writes): the start stops here, and says what frees it. */
+static int log_disk_full(const VmDefinition *d, int error) {
+        char size[32];
+
+        if (error == EDQUOT && d->disk_size > 0)
+                return log_error_errno(error,
+                                       "The disk of VM '%s' is full: it holds its DiskSize=%s. Raise DiskSize= in "
+                                       "'%s', or remove files from '%s' on the host, then start it again.",
+                                       d->name, format_size(size, sizeof size, d->disk_size), d->path, d->upper_dir);
+        return log_error_errno(error,
+                               "The disk of VM '%s' ('%s') is full: %m. Free space on its file system, then start "
+                               "it again.",
+                               d->name, d->upper_dir);
+}
+
 /* overlayfs keeps its bookkeeping (whiteouts, opaque dirs, origin) in
  * trusted.* xattrs of the upper layer; a filesystem without them cannot
  * serve. Probed on the work dir, which overlayfs owns anyway. */
@@ -275,11 +297,14 @@ static int check_upper_fs(const VmDefinition *d) {
                                        "'%s' and '%s' are on different filesystems; overlayfs needs its upper "
                                        "and work directories on one.",
                                        d->upper_dir, d->work_dir);
-        if (setxattr(d->work_dir, "trusted.cowvm.probe", "1", 1, 0) < 0)
+        if (setxattr(d->work_dir, "trusted.cowvm.probe", "1", 1, 0) < 0) {
+                if (errno == EDQUOT || errno == ENOSPC)
+                        return log_disk_full(d, errno);
                 return log_error_errno(errno,
                                        "The filesystem of '%s' cannot hold trusted.* extended attributes (%m); "
                                        "an overlayfs upper layer needs them. Put %s on ext4, xfs, btrfs or tmpfs.",
                                        d->work_dir, cowvm_state_dir());
+        }
         (void) removexattr(d->work_dir, "trusted.cowvm.probe");
         return 0;
 }
@@ -350,7 +375,14 @@ static int ephemeral_dir(const char *runtime_dir, char **ret) {
 }
 
 static int mount_ephemeral_tmpfs(const VmDefinition *d, const char *dir) {
+        char options[128];
+        uint64_t size, inodes;
         int r;
+
+        /* Without size= a tmpfs may take half the host's RAM; without
+         * nr_inodes= files of no size take it too. */
+        ephemeral_tmpfs_limits(d->disk_size, d->memory, &size, &inodes);
+        (void) snprintf(options, sizeof options, "mode=0700,size=%" PRIu64 ",nr_inodes=%" PRIu64, size, inodes);
 
         r = mkdir_parents_and(dir, 0700, NULL);
         if (r < 0)
@@ -363,10 +395,170 @@ static int mount_ephemeral_tmpfs(const VmDefinition *d, const char *dir) {
         if (r > 0 && umount2(dir, 0) < 0)
                 return log_error_errno(errno, "Failed to unmount the stale tmpfs at '%s': %m", dir);
 
-        if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700") < 0)
+        if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, options) < 0)
                 return log_error_errno(errno, "Failed to mount a tmpfs for ephemeral VM '%s' at '%s': %m", d->name,
                                        dir);
         return 0;
+}
+
+/* ---- the disk limit and the host's reserve ------------------------------ */
+
+static const char *fs_name(int64_t f_type, char *buf, size_t size) {
+        const char *n = fs_type_name(f_type);
+
+        if (n)
+                return n;
+        (void) snprintf(buf, size, "a file system of type 0x%" PRIx64, (uint64_t) f_type);
+        return buf;
+}
+
+static int refuse_not_btrfs(const VmDefinition *d, const char *vms, int64_t f_type) {
+        char size[32], type[64];
+
+        return log_error_errno(EOPNOTSUPP,
+                               "VM '%s' has DiskSize=%s, but its state directory '%s' is on %s, where cowvm cannot "
+                               "limit it: a limit needs %s on btrfs, with quotas enabled ('btrfs quota enable "
+                               "%s'). Set up the host as cowvm-mkbase(8) describes under HOST SETUP, or remove "
+                               "DiskSize= from '%s' (or cowvm.conf).",
+                               d->name, format_size(size, sizeof size, d->disk_size), d->state_dir,
+                               fs_name(f_type, type, sizeof type), vms, vms, d->path);
+}
+
+static int refuse_plain_dir(const VmDefinition *d) {
+        char size[32];
+
+        return log_error_errno(EOPNOTSUPP,
+                               "VM '%s' has DiskSize=%s, but its state directory '%s' is on btrfs as a plain "
+                               "directory (it was made before it could be a subvolume), and only a subvolume can "
+                               "be limited. With the VM stopped, convert it: 'mv %s %s.old && btrfs subvolume "
+                               "create %s && chmod 700 %s && cp -a --reflink=always %s.old/. %s/', start the "
+                               "VM, then remove %s.old (see HOST SETUP in cowvm-mkbase(8)). Or remove DiskSize= "
+                               "from '%s'. Nothing was changed.",
+                               d->name, format_size(size, sizeof size, d->disk_size), d->state_dir, d->state_dir,
+                               d->state_dir, d->state_dir, d->state_dir, d->state_dir, d->state_dir, d->state_dir,
+                               d->path);
+}
+
+/* Sets the limit to DiskSize=, or removes it: the definition says what the
+ * limit is, so a DiskSize= taken out of it takes the limit away too. */
+static int apply_disk_limit(const VmDefinition *d, int fd, const char *vms) {
+        char size[32];
+        int r;
+
+        r = btrfs_subvolume_set_limit(fd, d->disk_size);
+        if (r < 0 && d->disk_size == 0) {
+                /* No quotas, no limit to remove. */
+                if (r != -ENOTCONN && r != -ENOENT)
+                        log_warning_errno(r, "Failed to remove the disk limit of VM '%s', leaving it: %m", d->name);
+                return 0;
+        }
+        if (r == -ENOTCONN)
+                return log_error_errno(r,
+                                       "VM '%s' has DiskSize=%s, but quotas are not enabled on the btrfs file "
+                                       "system of '%s', so it cannot be limited. Enable them once with 'btrfs "
+                                       "quota enable %s', then start the VM again.",
+                                       d->name, format_size(size, sizeof size, d->disk_size), vms, vms);
+        if (r < 0)
+                return log_error_errno(r, "Failed to limit the subvolume '%s' of VM '%s' to DiskSize=%s: %m",
+                                       d->state_dir, d->name, format_size(size, sizeof size, d->disk_size));
+        if (d->disk_size > 0)
+                log_info("VM '%s': its disk '%s' may hold %s (DiskSize=).", d->name, d->state_dir,
+                         format_size(size, sizeof size, d->disk_size));
+        return 0;
+}
+
+static int mkdir_state_dir(const VmDefinition *d) {
+        int r = mkdir_exact(d->state_dir, 0700, NULL);
+
+        return r < 0 ? log_error_errno(r, "Failed to create '%s': %m", d->state_dir) : 0;
+}
+
+/* Makes sure the state directory exists: on btrfs a subvolume, limited to
+ * DiskSize=. Never moves or removes what is there. */
+static int prepare_state_dir(const VmDefinition *d) {
+        _cleanup_free_ char *vms = path_join(cowvm_state_dir(), "vms");
+        _cleanup_close_ int parent_fd = -EBADF, fd = -EBADF;
+        int64_t f_type = 0;
+        int r, subvolume = 0;
+
+        if (!vms)
+                return log_oom();
+        r = mkdir_parents_and(vms, 0755, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create '%s': %m", vms);
+        parent_fd = open(vms, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (parent_fd < 0)
+                return log_error_errno(errno, "Failed to open '%s': %m", vms);
+        fd = openat(parent_fd, d->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 && errno != ENOENT)
+                return log_error_errno(errno, "Failed to open the state directory '%s' of VM '%s': %m", d->state_dir,
+                                       d->name);
+        r = fd_fs_type(fd >= 0 ? fd : parent_fd, &f_type);
+        if (r >= 0 && fd >= 0)
+                r = subvolume = fd_is_btrfs_subvolume(fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to inspect '%s': %m", d->state_dir);
+
+        switch (state_dir_plan(fd >= 0, fs_is_btrfs_type(f_type), subvolume > 0, d->disk_size > 0)) {
+        case STATE_DIR_REFUSE_NOT_BTRFS:
+                return refuse_not_btrfs(d, vms, f_type);
+        case STATE_DIR_REFUSE_PLAIN_DIR:
+                return refuse_plain_dir(d);
+        case STATE_DIR_MKDIR:
+                return mkdir_state_dir(d);
+        case STATE_DIR_USE:
+                return subvolume > 0 ? apply_disk_limit(d, fd, vms) : 0;
+        case STATE_DIR_CREATE_SUBVOLUME:
+                break;
+        }
+
+        r = btrfs_subvolume_make_at(parent_fd, d->name);
+        if (r < 0 && d->disk_size == 0) {
+                log_warning_errno(r,
+                                  "Failed to create '%s' as a btrfs subvolume, making a plain directory (no "
+                                  "DiskSize= can be set on it later): %m",
+                                  d->state_dir);
+                return mkdir_state_dir(d);
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to create '%s' as a btrfs subvolume: %m", d->state_dir);
+        fd = openat(parent_fd, d->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to open the new subvolume '%s': %m", d->state_dir);
+        log_info("VM '%s': created its state directory '%s' as a btrfs subvolume.", d->name, d->state_dir);
+        return apply_disk_limit(d, fd, vms);
+}
+
+/* The cowvm.conf MinFreeSpace= comes from, for the message. */
+static const char *conf_in_use(char *buf, size_t size) {
+        for (char *const *dir = vm_definition_dirs(); *dir; dir++) {
+                (void) snprintf(buf, size, "%s/%s", *dir, COWVM_CONF);
+                if (access(buf, F_OK) >= 0)
+                        return buf;
+        }
+        (void) snprintf(buf, size, "%s/%s, absent: the built-in default", vm_definition_dirs()[0], COWVM_CONF);
+        return buf;
+}
+
+static int check_free_space(const VmDefinition *d) {
+        char avail[32], reserve[32], conf[PATH_MAX + 64];
+        struct statvfs sv;
+        uint64_t free_bytes;
+
+        if (d->min_free_space == 0)
+                return 0;
+        if (statvfs(d->state_dir, &sv) < 0)
+                return log_error_errno(errno, "Failed to read the free space of '%s': %m", d->state_dir);
+        free_bytes = statvfs_available(sv.f_bavail, sv.f_frsize);
+        if (free_bytes >= d->min_free_space)
+                return 0;
+        return log_error_errno(ENOSPC,
+                               "Refusing to start VM '%s': the file system of '%s' has %s free, less than the %s "
+                               "kept free for the host (MinFreeSpace= in [VM] of %s). Free some space there, or "
+                               "lower MinFreeSpace=.",
+                               d->name, d->state_dir, format_size(avail, sizeof avail, free_bytes),
+                               format_size(reserve, sizeof reserve, d->min_free_space),
+                               conf_in_use(conf, sizeof conf));
 }
 
 static int refuse_existing_mount(const VmDefinition *d) {
@@ -428,6 +620,12 @@ static int verb_start(const char *name) {
                 return 0;
         }
 
+        r = prepare_state_dir(d);
+        if (r < 0)
+                return r;
+        r = check_free_space(d);
+        if (r < 0)
+                return r;
         r = make_upper_dirs(d, base_fd, d->state_dir, &created);
         if (r < 0)
                 return r;

@@ -40,6 +40,11 @@ int main(int argc, char *argv[]) {
         printf("kernel_path=%s\ninitrd_path=%s\n", d->kernel_path, d->initrd_path ?: "(none)");
         printf("kernel_command_line=%s\n", d->kernel_command_line ?: "(none)");
         printf("autostart=%s\nephemeral=%s\n", yes_no(d->autostart), yes_no(d->ephemeral));
+        /* Only when set, so that the corpus of definitions without them stays as it is. */
+        if (d->disk_size > 0)
+                printf("disk_size=%llu\n", (unsigned long long) d->disk_size);
+        if (d->min_free_space != VM_DEFAULT_MIN_FREE_SPACE)
+                printf("min_free_space=%llu\n", (unsigned long long) d->min_free_space);
         printf("ready_on=%s\n", ready_on_to_string(d->ready_on));
         print_usec("timeout_start", d->timeout_start_usec);
         print_usec("timeout_stop", d->timeout_stop_usec);
