@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "disk-limit.h"
 #include "log.h"
 #include "overlay-util.h"
 #include "path-util.h"
@@ -297,10 +298,14 @@ static int write_virtiofsd_dropin(int dir_fd, const char *dir, const VmDefinitio
 
 /* The most an Ephemeral=yes VM's upper layer holds: its tmpfs, whose pages
  * are charged to the cgroup of whoever writes them, virtiofsd in the VM's
- * slice. Kept to the rule overlay-prepare sizes that tmpfs by (Memory=); a
- * change there belongs here too. */
+ * slice. overlay-prepare sizes that tmpfs by the same rule. */
 static uint64_t ephemeral_tmpfs_size(const VmDefinition *d) {
-        return d->ephemeral ? d->memory : 0;
+        uint64_t size, inodes;
+
+        if (!d->ephemeral)
+                return 0;
+        ephemeral_tmpfs_limits(d->disk_size, d->memory, &size, &inodes);
+        return size;
 }
 
 static uint64_t add_saturated(uint64_t a, uint64_t b) {
