@@ -42,6 +42,7 @@ typedef struct QemuData {
 #define QMP_QUERY_STATUS "{\"execute\":\"query-status\",\"id\":\"status\"}\n"
 #define QMP_POWERDOWN "{\"execute\":\"system_powerdown\",\"id\":\"powerdown\"}\n"
 #define QMP_QUIT "{\"execute\":\"quit\",\"id\":\"quit\"}\n"
+#define QMP_RESET "{\"execute\":\"system_reset\",\"id\":\"reset\"}\n"
 
 static int qmp_send(QemuData *q, const char *cmd) {
         size_t len = strlen(cmd);
@@ -209,6 +210,10 @@ static int qemu_force_stop(Launch *l) {
         return qmp_send(l->backend_data, QMP_QUIT);
 }
 
+static int qemu_request_reboot(Launch *l) {
+        return qmp_send(l->backend_data, QMP_RESET);
+}
+
 static void qemu_done(Launch *l) {
         QemuData *q = l->backend_data;
 
@@ -229,5 +234,6 @@ const Backend backend_qemu = {
         .started = qemu_started,
         .request_poweroff = qemu_request_poweroff,
         .force_stop = qemu_force_stop,
+        .request_reboot = qemu_request_reboot,
         .done = qemu_done,
 };
