@@ -61,7 +61,10 @@ ifaces=$(C busctl get-property org.freedesktop.machine1 "$path" org.freedesktop.
 status=$(C machinectl status --no-pager mc)
 grep -q "Unit: vm@mc.service" <<<"$status" || fail "machinectl status mc does not show the unit: $status"
 grep -q "Iface: vm-mc" <<<"$status" || fail "machinectl status mc does not show the tap: $status"
-ok "machinectl list shows mc (class vm, service cowvm); leader ch-launch, the guest's machine-id, the tap; status shows vm@mc.service and vm-mc"
+# The leader is a host process: machined must not open a shell in its
+# namespaces (it refuses for class vm).
+! C machinectl shell mc /bin/true </dev/null >/dev/null 2>&1 || fail "machinectl shell mc ran a command"
+ok "machinectl list shows mc (class vm, service cowvm); leader ch-launch, the guest's machine-id, the tap; status shows vm@mc.service and vm-mc; no shell"
 
 step "machinectl reboot mc"
 [ "$(booted_count)" -eq 1 ] || fail "mc booted $(booted_count) times before the reboot"
