@@ -57,6 +57,20 @@ static int qmp_send(QemuData *q, const char *cmd) {
         return (size_t) k == len ? 0 : -EAGAIN;
 }
 
+/* QEMU exits 0 also when a signal from outside ends it (`machinectl kill`,
+ * `systemctl kill`): only its reason tells that the guest never shut down. */
+static void qmp_shutdown(Launch *l, JsonSpan obj) {
+        char reason[32] = "";
+        JsonSpan data;
+
+        if (json_object_get(obj, "data", &data) >= 0)
+                (void) json_get_string(data, "reason", reason, sizeof reason);
+        if (streq(reason, "host-signal"))
+                launch_fail(l, "QEMU was ended by a signal from outside ch-launch; the guest did not shut down.");
+        else
+                log_info("The guest shut down; QEMU is exiting.");
+}
+
 static void qmp_message(JsonSpan obj, void *userdata) {
         Launch *l = userdata;
         QemuData *q = l->backend_data;
@@ -73,7 +87,7 @@ static void qmp_message(JsonSpan obj, void *userdata) {
                 else if (streq(event, "POWERDOWN"))
                         log_debug("ACPI power button pressed.");
                 else if (streq(event, "SHUTDOWN"))
-                        log_info("The guest shut down; QEMU is exiting.");
+                        qmp_shutdown(l, obj);
                 else if (streq(event, "GUEST_PANICKED"))
                         log_error("The guest kernel panicked.");
                 return;

@@ -4,9 +4,10 @@
 # A running VM is a machine of systemd-machined, class vm, and machinectl's
 # actions do what they say: reboot resets the guest inside the same
 # hypervisor (same MAINPID), poweroff is the guest's own clean power-off on
-# the ACPI button (inactive, result success), terminate stops vm@NAME. The
-# machine goes when the VM ends, also when ch-launch is killed with SIGKILL,
-# and without machined a VM still starts, with a warning.
+# the ACPI button (inactive, result success), terminate stops vm@NAME, kill
+# (every process, QEMU too) fails the unit. The machine goes when the VM
+# ends, also when ch-launch is killed with SIGKILL, and without machined a
+# VM still starts, with a warning.
 #
 # test-machinectl.sh BUILDDIR
 
@@ -100,6 +101,20 @@ grep -q "Pressed the ACPI power button" <<<"$out" || fail "machinectl terminate 
 harness_wait_for "machine mc to go" 30 machine_gone
 wait_vm_gone mc
 ok "machinectl terminate: vm@mc stopped (power button, inactive), machine gone"
+
+step "machinectl kill mc: every process of the unit, QEMU too"
+start_mc
+harness_wait_for "machine mc in machinectl list" 60 machine_listed
+inv=$(C systemctl show -P InvocationID vm@mc)
+C machinectl kill mc
+harness_wait_for "end of vm@mc after machinectl kill" 120 settled
+# QEMU exits 0 on SIGTERM: the unit must not look like a clean power-off.
+[ "$(unit_state vm@mc)" = failed ] || fail "vm@mc is $(unit_state vm@mc) after machinectl kill ended QEMU"
+out=$(C journalctl --no-pager -o cat -u vm@mc _SYSTEMD_INVOCATION_ID="$inv")
+grep -q "QEMU was ended by a signal from outside ch-launch" <<<"$out" || fail "vm@mc's journal does not say why it failed: $(tail -n 20 <<<"$out")"
+harness_wait_for "machine mc to go" 30 machine_gone
+wait_vm_gone mc
+ok "machinectl kill: QEMU ended by SIGTERM, vm@mc failed saying so, machine gone"
 
 step "kill -9 of ch-launch"
 start_mc
