@@ -87,7 +87,11 @@ int machine_register(MachineRegistration *m, sd_event *event, const char *name, 
                                          "Cannot connect to the system bus, not registering VM %s with "
                                          "systemd-machined: %m",
                                          name);
-        r = sd_bus_attach_event(m->bus, event, SD_EVENT_PRIORITY_NORMAL);
+        /* Never flush at the event loop's end: a wedged bus must not keep
+         * ch-launch from exiting. Whatever matters was a synchronous call. */
+        r = sd_bus_set_close_on_exit(m->bus, false);
+        if (r >= 0)
+                r = sd_bus_attach_event(m->bus, event, SD_EVENT_PRIORITY_NORMAL);
         if (r >= 0)
                 r = sd_bus_set_method_call_timeout(m->bus, MACHINED_TIMEOUT);
         if (r >= 0)
@@ -121,6 +125,6 @@ void machine_unregister(MachineRegistration *m) {
 
 void machine_registration_done(MachineRegistration *m) {
         m->slot = sd_bus_slot_unref(m->slot);
-        m->bus = sd_bus_flush_close_unref(m->bus);
+        m->bus = sd_bus_close_unref(m->bus);
         m->name = mfree(m->name);
 }
