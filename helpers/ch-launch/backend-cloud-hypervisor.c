@@ -5,8 +5,8 @@
  * from a real run (docs in /work/shared/reference/cloud-hypervisor):
  *   --console tty      the notify channel (hvc0) is CH's stdout, a pipe to us;
  *   --serial socket=   ttyS0 on a socket CH creates; we connect once it exists;
- *   --api-socket path= the REST API: PUT vm.power-button, PUT vmm.shutdown,
- *                      GET vm.info, spoken by http-client.c;
+ *   --api-socket path= the REST API: PUT vm.power-button, PUT vm.reboot,
+ *                      PUT vmm.shutdown, GET vm.info, spoken by http-client.c;
  *   --event-monitor fd= a pipe of concatenated JSON objects; vm/booted is
  *                      the "VM runs" signal (no polling).
  * CH connects to the vhost-user socket by path itself (--fs socket=), so a
@@ -181,6 +181,12 @@ static int ch_force_stop(Launch *l) {
         return ch_put(l, "vmm.shutdown");
 }
 
+/* Like a reboot from inside the guest, this drops the vhost-user connection
+ * and so ends virtiofsd and the VM (docs/ch-launch.md). */
+static int ch_request_reboot(Launch *l) {
+        return ch_put(l, "vm.reboot");
+}
+
 static void ch_done(Launch *l) {
         ChData *c = l->backend_data;
 
@@ -202,5 +208,6 @@ const Backend backend_cloud_hypervisor = {
         .started = ch_started,
         .request_poweroff = ch_request_poweroff,
         .force_stop = ch_force_stop,
+        .request_reboot = ch_request_reboot,
         .done = ch_done,
 };

@@ -42,6 +42,7 @@ typedef struct QemuData {
 #define QMP_QUERY_STATUS "{\"execute\":\"query-status\",\"id\":\"status\"}\n"
 #define QMP_POWERDOWN "{\"execute\":\"system_powerdown\",\"id\":\"powerdown\"}\n"
 #define QMP_QUIT "{\"execute\":\"quit\",\"id\":\"quit\"}\n"
+#define QMP_RESET "{\"execute\":\"system_reset\",\"id\":\"reset\"}\n"
 
 static int qmp_send(QemuData *q, const char *cmd) {
         size_t len = strlen(cmd);
@@ -54,6 +55,20 @@ static int qmp_send(QemuData *q, const char *cmd) {
         if (k < 0)
                 return -errno;
         return (size_t) k == len ? 0 : -EAGAIN;
+}
+
+/* QEMU exits 0 also when a signal from outside ends it (`machinectl kill`,
+ * `systemctl kill`): only its reason tells that the guest never shut down. */
+static void qmp_shutdown(Launch *l, JsonSpan obj) {
+        char reason[32] = "";
+        JsonSpan data;
+
+        if (json_object_get(obj, "data", &data) >= 0)
+                (void) json_get_string(data, "reason", reason, sizeof reason);
+        if (streq(reason, "host-signal"))
+                launch_fail(l, "QEMU was ended by a signal from outside ch-launch; the guest did not shut down.");
+        else
+                log_info("The guest shut down; QEMU is exiting.");
 }
 
 static void qmp_message(JsonSpan obj, void *userdata) {
@@ -72,7 +87,7 @@ static void qmp_message(JsonSpan obj, void *userdata) {
                 else if (streq(event, "POWERDOWN"))
                         log_debug("ACPI power button pressed.");
                 else if (streq(event, "SHUTDOWN"))
-                        log_info("The guest shut down; QEMU is exiting.");
+                        qmp_shutdown(l, obj);
                 else if (streq(event, "GUEST_PANICKED"))
                         log_error("The guest kernel panicked.");
                 return;
@@ -209,6 +224,10 @@ static int qemu_force_stop(Launch *l) {
         return qmp_send(l->backend_data, QMP_QUIT);
 }
 
+static int qemu_request_reboot(Launch *l) {
+        return qmp_send(l->backend_data, QMP_RESET);
+}
+
 static void qemu_done(Launch *l) {
         QemuData *q = l->backend_data;
 
@@ -229,5 +248,6 @@ const Backend backend_qemu = {
         .started = qemu_started,
         .request_poweroff = qemu_request_poweroff,
         .force_stop = qemu_force_stop,
+        .request_reboot = qemu_request_reboot,
         .done = qemu_done,
 };

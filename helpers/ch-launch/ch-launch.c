@@ -9,6 +9,9 @@
  *     console socket for an interactive attach;
  *   - SIGTERM: ACPI power button, then a hard stop when the guest has not
  *     powered off within the stop timeout (or at a second SIGTERM);
+ *   - registered with systemd-machined as the machine NAME, ch-launch its
+ *     leader: `machinectl poweroff` (SIGRTMIN+4) is SIGTERM, `machinectl
+ *     reboot` (SIGINT) resets the guest inside the hypervisor;
  *   - the hypervisor's end becomes our exit status: 0 only when the guest
  *     powered off by itself or on request.
  * ch-launch stays the main process (MAINPID) so that systemd's SIGTERM
@@ -299,6 +302,8 @@ void launch_vmm_running(Launch *l, const char *detail) {
         else
                 launch_status(l, "VM running, waiting for the guest to report READY=1 on hvc0");
         log_info("VM running (%s).", detail);
+        (void) machine_register(&l->machine, l->event, l->def->name,
+                                l->tap_name[0] ? (int) if_nametoindex(l->tap_name) : 0);
 }
 
 static void guest_status_send(Launch *l) {
@@ -529,6 +534,23 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         return 0;
 }
 
+/* SIGINT, machined's reboot: a reset, as the guest's own reboot would do. */
+static int on_sigint(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Launch *l = userdata;
+        int r;
+
+        if (l->stopping) {
+                log_notice("Reboot requested while the VM is stopping; ignored.");
+                return 0;
+        }
+        r = l->backend->request_reboot(l);
+        if (r < 0)
+                log_warning_errno(r, "Could not reboot the guest: %m");
+        else
+                log_info("Reboot requested (signal from PID %u): resetting the guest.", si->ssi_pid);
+        return 0;
+}
+
 static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
         Launch *l = userdata;
         const char *hv = hypervisor_to_string(l->backend->id);
@@ -575,6 +597,7 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
                 notify("STATUS=Stopped");
 
         l->pid = 0;
+        machine_unregister(&l->machine);
         return sd_event_exit(l->event, code);
 }
 
@@ -781,6 +804,7 @@ static int spawn(Launch *l, char **argv) {
 }
 
 static void launch_done(Launch *l) {
+        machine_registration_done(&l->machine);
         if (l->backend && l->backend->done)
                 l->backend->done(l);
         if (l->pid > 0) {
@@ -867,6 +891,7 @@ static int run(int argc, char *argv[]) {
         sigemptyset(&ss);
         sigaddset(&ss, SIGTERM);
         sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGRTMIN + 4);
         sigaddset(&ss, SIGCHLD);
         if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
                 return log_error_errno(errno, "Failed to block signals: %m");
@@ -945,8 +970,11 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate an event loop: %m");
         r = sd_event_add_signal(l.event, NULL, SIGTERM, on_sigterm, &l);
+        /* machined's poweroff and reboot (machinectl), sent to the leader: us. */
         if (r >= 0)
-                r = sd_event_add_signal(l.event, NULL, SIGINT, on_sigterm, &l);
+                r = sd_event_add_signal(l.event, NULL, SIGRTMIN + 4, on_sigterm, &l);
+        if (r >= 0)
+                r = sd_event_add_signal(l.event, NULL, SIGINT, on_sigint, &l);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch signals: %m");
 

@@ -18,6 +18,7 @@
 
 #include "line-buffer.h"
 #include "journal-writer.h"
+#include "machine-register.h"
 #include "time-util.h"
 #include "vm-definition.h"
 
@@ -72,6 +73,8 @@ typedef struct Backend {
         int (*request_poweroff)(Launch *l);
         /* The hard stop; the supervisor sends SIGKILL if it does not work. */
         int (*force_stop)(Launch *l);
+        /* A hard reset of the guest, inside the running hypervisor. */
+        int (*request_reboot)(Launch *l);
         void (*done)(Launch *l);
 } Backend;
 
@@ -127,6 +130,7 @@ struct Launch {
         usec_t stop_timeout;
 
         bool vmm_running, ready, stopping, forced, exiting;
+        MachineRegistration machine; /* systemd-machined's view of the VM */
         char *failure; /* why the exit status will be non-zero */
 
         void *backend_data;
