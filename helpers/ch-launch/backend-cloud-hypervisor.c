@@ -2,7 +2,7 @@
 
 /*
  * Cloud Hypervisor. Its CLI and REST API as documented upstream and captured
- * from a real run (docs in /work/shared/reference/cloud-hypervisor):
+ * from a real run (its CLI and REST API as Cloud Hypervisor documents them):
  *   --console tty      the notify channel (hvc0) is CH's stdout, a pipe to us;
  *   --serial socket=   ttyS0 on a socket CH creates; we connect once it exists;
  *   --api-socket path= the REST API: PUT vm.power-button, PUT vm.reboot,

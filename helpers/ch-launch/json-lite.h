@@ -10,7 +10,8 @@
  * skips nested values correctly (strings with escapes, arrays, objects) and
  * decodes one string on request. That keeps libjson-c and its allocations
  * out of a process that must start in well under a millisecond; the tests
- * run it over the captured CH output in /work/shared/reference.
+ * run it over Cloud Hypervisor output captured from a real run
+ * (tests/launch/data).
  */
 
 #include <stdbool.h>

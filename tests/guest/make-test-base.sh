@@ -37,7 +37,7 @@ set -o pipefail
 export LC_ALL=C
 
 # The modules the guest kernel needs, in load order. The first seven mount the
-# root (platform.md); virtio_console carries the readiness channel (hvc0), so
+# root (Debian's kernel has them as modules); virtio_console carries the readiness channel (hvc0), so
 # the initramfs loads it too. The rest are loaded by /sbin/init.
 INITRD_MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci fuse virtiofs virtio_console"
 ROOT_MODULES="button evdev virtio_net virtio_blk vmw_vsock_virtio_transport"
