@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -724,10 +725,32 @@ static int runtime_paths_unmounted(const char *name, char **ret_runtime, char **
         return 0;
 }
 
+/* The unit's "+" commands still get a mount namespace of their own (systemd
+ * sets one up for PrivateTmp= and the like even for them): the tmpfs must be
+ * mounted in PID 1's, where the overlay over it is mounted. */
+static int join_pid1_mount_namespace(void) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat self, pid1;
+
+        if (stat("/proc/self/ns/mnt", &self) < 0 || stat("/proc/1/ns/mnt", &pid1) < 0)
+                return log_error_errno(errno, "Failed to find the mount namespace of PID 1: %m");
+        if (self.st_ino == pid1.st_ino && self.st_dev == pid1.st_dev)
+                return 0;
+        fd = open("/proc/1/ns/mnt", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to open the mount namespace of PID 1: %m");
+        if (setns(fd, CLONE_NEWNS) < 0)
+                return log_error_errno(errno, "Failed to join the mount namespace of PID 1: %m");
+        return 0;
+}
+
 static int verb_umount_ephemeral(const char *name) {
         _cleanup_free_ char *runtime = NULL, *root = NULL, *eph = NULL;
         int r;
 
+        r = join_pid1_mount_namespace();
+        if (r < 0)
+                return r;
         r = runtime_paths_unmounted(name, &runtime, &root, &eph);
         if (r < 0)
                 return r;
@@ -744,6 +767,9 @@ static int verb_mount_ephemeral(const char *name) {
                 return r;
         if (!d->ephemeral)
                 return 0;
+        r = join_pid1_mount_namespace();
+        if (r < 0)
+                return r;
         /* Not over a root still mounted from an earlier start: start says so. */
         r = mount_find(d->root_dir, NULL);
         if (r < 0)
