@@ -69,6 +69,12 @@ bnd=$(status_field "$qemu" CapBnd)
 cap_has "$bnd" $CAP_NET_ADMIN || fail "the bounding set of vm@sec lacks CAP_NET_ADMIN, which the tap needs ($bnd)"
 ok "QEMU ($qemu, CapBnd $bnd) and virtiofsd ($vfs, CapBnd $(status_field "$vfs" CapBnd)) run under seccomp with NoNewPrivs"
 
+# The confined overlay-prepare made the new VM's upper directory, the
+# guest's "/": with the mode of the base's root, not one of its own umask.
+upper_mode=$(C stat -c %a /var/lib/cowvm/vms/sec/upper) base_mode=$(C stat -c %a /var/lib/cowvm/bases/test/)
+[ "$upper_mode" = "$base_mode" ] || fail "the guest's / has mode $upper_mode, the base's root $base_mode"
+ok "the guest's / has the mode of the base's root ($upper_mode)"
+
 step "the root mount unit"
 mount_section=$(C systemctl cat run-cowvm-sec-root.mount | sed -n '/^\[Mount\]/,/^\[/p' | grep -v '^\[' | grep -v '^$')
 expected="What=overlay
