@@ -18,6 +18,11 @@
  *        ephemeral VMs, their tmpfs. It only ever rmdir()s: if the overlay is
  *        somehow still mounted, nothing below it can be touched.
  *
+ * mount-ephemeral, umount-ephemeral: the tmpfs of an Ephemeral=yes VM alone
+ * (nothing for other VMs). The unit runs these two outside its mount
+ * namespace, before start and before stop, so that the tmpfs is the host's,
+ * where PID 1 mounts the overlay; start and stop then find it there.
+ *
  * The upper layer is the VM's disk: nothing here deletes from it.
  */
 
@@ -25,6 +30,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -401,6 +407,24 @@ static int mount_ephemeral_tmpfs(const VmDefinition *d, const char *dir) {
         return 0;
 }
 
+/* The unit mounts it beforehand (mount-ephemeral), outside the mount
+ * namespace start runs in: a tmpfs mounted here would be seen by no one else.
+ * Run by hand, start mounts it itself. */
+static int ensure_ephemeral_tmpfs(const VmDefinition *d, const char *dir) {
+        _cleanup_(mount_info_done) MountInfo m = {};
+        int r;
+
+        r = mount_find(dir, &m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the mount table: %m");
+        if (r == 0)
+                return mount_ephemeral_tmpfs(d, dir);
+        if (!streq(m.fstype, "tmpfs"))
+                return log_error_errno(EBUSY, "'%s' is not the tmpfs of ephemeral VM '%s' but %s from '%s'.", dir,
+                                       d->name, m.fstype, m.source);
+        return 0;
+}
+
 /* ---- the disk limit and the host's reserve ------------------------------ */
 
 static const char *fs_name(int64_t f_type, char *buf, size_t size) {
@@ -606,7 +630,7 @@ static int verb_start(const char *name) {
         if (d->ephemeral) {
                 if (ephemeral_dir(d->runtime_dir, &eph) < 0)
                         return log_oom();
-                r = mount_ephemeral_tmpfs(d, eph);
+                r = ensure_ephemeral_tmpfs(d, eph);
                 if (r < 0)
                         return r;
                 r = make_upper_dirs(d, base_fd, eph, &created);
@@ -655,9 +679,25 @@ static int remove_dir_if_empty(const char *path) {
         return -errno;
 }
 
-/* Works from the name alone: the definition may be gone or broken by now,
- * and the VM's runtime state must be cleaned up all the same. */
-static int verb_stop(const char *name) {
+static int umount_ephemeral(const char *name, const char *eph) {
+        int r = mount_find(eph, NULL);
+
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the mount table: %m");
+        if (r == 0)
+                return 0;
+        if (umount2(eph, 0) < 0) {
+                log_warning_errno(errno, "Failed to unmount '%s' (%m), detaching it instead.", eph);
+                if (umount2(eph, MNT_DETACH) < 0)
+                        return log_error_errno(errno, "Failed to detach '%s': %m", eph);
+        }
+        log_info("VM '%s': discarded its ephemeral upper layer.", name);
+        return 0;
+}
+
+/* The VM's runtime directory, its root and the ephemeral tmpfs in it; fails
+ * while the root is still mounted: then nothing of it may be touched. */
+static int runtime_paths_unmounted(const char *name, char **ret_runtime, char **ret_root, char **ret_eph) {
         _cleanup_free_ char *runtime = NULL, *root = NULL, *eph = NULL;
         int r;
 
@@ -679,18 +719,81 @@ static int verb_stop(const char *name) {
                                        "The root of VM '%s' is still mounted at '%s'; leaving it and the VM's "
                                        "runtime directory alone. Find what keeps it busy with 'fuser -vm %s'.",
                                        name, root, root);
+        *ret_runtime = TAKE_PTR(runtime);
+        *ret_root = TAKE_PTR(root);
+        *ret_eph = TAKE_PTR(eph);
+        return 0;
+}
 
-        r = mount_find(eph, NULL);
+/* The unit's "+" commands still get a mount namespace of their own (systemd
+ * sets one up for PrivateTmp= and the like even for them): the tmpfs must be
+ * mounted in PID 1's, where the overlay over it is mounted. */
+static int join_pid1_mount_namespace(void) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat self, pid1;
+
+        if (stat("/proc/self/ns/mnt", &self) < 0 || stat("/proc/1/ns/mnt", &pid1) < 0)
+                return log_error_errno(errno, "Failed to find the mount namespace of PID 1: %m");
+        if (self.st_ino == pid1.st_ino && self.st_dev == pid1.st_dev)
+                return 0;
+        fd = open("/proc/1/ns/mnt", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to open the mount namespace of PID 1: %m");
+        if (setns(fd, CLONE_NEWNS) < 0)
+                return log_error_errno(errno, "Failed to join the mount namespace of PID 1: %m");
+        return 0;
+}
+
+static int verb_umount_ephemeral(const char *name) {
+        _cleanup_free_ char *runtime = NULL, *root = NULL, *eph = NULL;
+        int r;
+
+        r = join_pid1_mount_namespace();
+        if (r < 0)
+                return r;
+        r = runtime_paths_unmounted(name, &runtime, &root, &eph);
+        if (r < 0)
+                return r;
+        return umount_ephemeral(name, eph);
+}
+
+static int verb_mount_ephemeral(const char *name) {
+        _cleanup_vm_definition_free_ VmDefinition *d = NULL;
+        _cleanup_free_ char *eph = NULL;
+        int r;
+
+        r = vm_definition_load(name, &d);
+        if (r < 0)
+                return r;
+        if (!d->ephemeral)
+                return 0;
+        r = join_pid1_mount_namespace();
+        if (r < 0)
+                return r;
+        /* Not over a root still mounted from an earlier start: start says so. */
+        r = mount_find(d->root_dir, NULL);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the mount table: %m");
-        if (r > 0) {
-                if (umount2(eph, 0) < 0) {
-                        log_warning_errno(errno, "Failed to unmount '%s' (%m), detaching it instead.", eph);
-                        if (umount2(eph, MNT_DETACH) < 0)
-                                return log_error_errno(errno, "Failed to detach '%s': %m", eph);
-                }
-                log_info("VM '%s': discarded its ephemeral upper layer.", name);
-        }
+        if (r > 0)
+                return 0;
+        if (ephemeral_dir(d->runtime_dir, &eph) < 0)
+                return log_oom();
+        return mount_ephemeral_tmpfs(d, eph);
+}
+
+/* Works from the name alone: the definition may be gone or broken by now,
+ * and the VM's runtime state must be cleaned up all the same. */
+static int verb_stop(const char *name) {
+        _cleanup_free_ char *runtime = NULL, *root = NULL, *eph = NULL;
+        int r;
+
+        r = runtime_paths_unmounted(name, &runtime, &root, &eph);
+        if (r < 0)
+                return r;
+
+        r = umount_ephemeral(name, eph);
+        if (r < 0)
+                return r;
 
         (void) remove_dir_if_empty(eph);
         (void) remove_dir_if_empty(root);
@@ -699,12 +802,22 @@ static int verb_stop(const char *name) {
 }
 
 static int run(int argc, char *argv[]) {
+        static const struct {
+                const char *verb;
+                int (*run)(const char *name);
+        } verbs[] = {
+                {"start", verb_start},
+                {"stop", verb_stop},
+                {"mount-ephemeral", verb_mount_ephemeral},
+                {"umount-ephemeral", verb_umount_ephemeral},
+        };
+
         log_setup("overlay-prepare", LOG_TARGET_CONSOLE);
 
-        if (argc != 3 || !(streq(argv[1], "start") || streq(argv[1], "stop")))
-                return log_error_errno(EINVAL, "Usage: overlay-prepare start|stop NAME");
-
-        return streq(argv[1], "start") ? verb_start(argv[2]) : verb_stop(argv[2]);
+        for (size_t i = 0; argc == 3 && i < ELEMENTSOF(verbs); i++)
+                if (streq(argv[1], verbs[i].verb))
+                        return verbs[i].run(argv[2]);
+        return log_error_errno(EINVAL, "Usage: overlay-prepare start|stop|mount-ephemeral|umount-ephemeral NAME");
 }
 
 int main(int argc, char *argv[]) {
