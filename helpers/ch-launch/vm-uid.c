@@ -106,7 +106,7 @@ static int try_uid(int dir_fd, uid_t u, const char *name, int *ret_fd) {
         return -EBUSY;
 }
 
-int vm_uid_acquire(const char *dir, const char *name, bool (*taken)(uid_t), VmUid *ret) {
+static int acquire_in(const char *dir, const char *name, bool (*taken)(uid_t), VmUid *ret) {
         _cleanup_close_ int dir_fd = -EBADF;
         int r;
 
@@ -125,6 +125,8 @@ int vm_uid_acquire(const char *dir, const char *name, bool (*taken)(uid_t), VmUi
                 r = try_uid(dir_fd, u, name, &fd);
                 if (r == -EWOULDBLOCK || r == -EBUSY)
                         continue;
+                if (r == -ENOENT)
+                        return r; /* the directory was removed under us */
                 if (r < 0)
                         return log_error_errno(r, "Failed to take the lock %s/%u: %m", dir, (unsigned) u);
                 if (asprintf(&ret->lock_path, "%s/%u", dir, (unsigned) u) < 0) {
@@ -139,11 +141,31 @@ int vm_uid_acquire(const char *dir, const char *name, bool (*taken)(uid_t), VmUi
                                (unsigned) VM_UID_MIN, (unsigned) VM_UID_MAX, dir);
 }
 
+int vm_uid_acquire(const char *dir, const char *name, bool (*taken)(uid_t), VmUid *ret) {
+        int r = -ENOENT;
+
+        /* The last VM to stop removes the directory (release below). */
+        for (int i = 0; i < 5 && r == -ENOENT; i++)
+                r = acquire_in(dir, name, taken, ret);
+        if (r == -ENOENT)
+                return log_error_errno(r, "Failed to take a lock in %s: %m", dir);
+        return r;
+}
+
 void vm_uid_release(VmUid *u) {
         /* Unlinked while still locked: a prober that opened it meanwhile sees
          * that it is no longer the file under that name. */
-        if (u->lock_path && u->lock_fd >= 0)
+        if (u->lock_path && u->lock_fd >= 0) {
+                char *slash = strrchr(u->lock_path, '/');
+
                 (void) unlink(u->lock_path);
+                /* Nothing of a stopped VM stays in /run/cowvm: the directory
+                 * goes with the last lock (rmdir fails while others are in it). */
+                if (slash && slash != u->lock_path) {
+                        *slash = '\0';
+                        (void) rmdir(u->lock_path);
+                }
+        }
         u->lock_fd = safe_close(u->lock_fd);
         u->lock_path = mfree(u->lock_path);
         u->uid = (uid_t) -1;
