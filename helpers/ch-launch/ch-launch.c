@@ -870,6 +870,11 @@ static _noreturn_ void exec_child(Launch *l, char **argv, int devnull) {
                 (void) signal(sig, SIG_DFL);
 
         drop_privileges(l);
+        /* Cloud Hypervisor binds its API and serial sockets in vmm/, which
+         * only root and the VM's uid can enter: open to both, so that
+         * ch-launch connects without CAP_DAC_OVERRIDE. */
+        if (l->backend->id == HYPERVISOR_CLOUD_HYPERVISOR)
+                (void) umask(0);
         /* After the uid change, which clears it. The parent may be gone by now. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != l->parent)
                 _exit(126);

@@ -41,7 +41,7 @@ cat >"$T/fake-ch" <<'EOF'
 #!/bin/bash
 printf '%s\n' "$@" >"$FAKE_OUT.argv"
 for fd in /proc/$$/fd/*; do echo "${fd##*/} $(readlink "$fd")"; done >"$FAKE_OUT.fds"
-grep -E '^(Uid|Gid|Groups|Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' /proc/$$/status >"$FAKE_OUT.status"
+grep -E '^(Umask|Uid|Gid|Groups|Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' /proc/$$/status >"$FAKE_OUT.status"
 ip -o link show master br0 >"$FAKE_OUT.ports"
 exit 3
 EOF
@@ -85,6 +85,8 @@ grep -qx "Gid:	$u	$u	$u	$u" "$T/out/ch.status" || fail "gid is not the uid: $(ca
 [ "$(grep -c '^Cap.*:	0000000000000000$' "$T/out/ch.status")" -eq 5 ] || fail "capabilities left: $(cat "$T/out/ch.status")"
 grep -qx 'NoNewPrivs:	1' "$T/out/ch.status" || fail "no no_new_privs"
 grep -qx -- "--seccomp" "$T/out/ch.argv" || fail "no --seccomp"
+# Its sockets must be connectable by ch-launch without CAP_DAC_OVERRIDE.
+grep -qx 'Umask:	0000' "$T/out/ch.status" || fail "CH's umask: $(grep Umask "$T/out/ch.status")"
 api=$(sed -n 's|^path=/proc/self/fd/\([0-9]*\)/api.sock$|\1|p' "$T/out/ch.argv")
 fs=$(sed -n 's|^tag=myfs,socket=/proc/self/fd/\([0-9]*\)$|\1|p' "$T/out/ch.argv")
 grep -qx "$api $T/run/tapvm/vmm" "$T/out/ch.fds" || fail "--api-socket is not in the vmm dir: $(cat "$T/out/ch.fds")"
