@@ -35,7 +35,8 @@ typedef struct VmUid {
         char *lock_path;
 } VmUid;
 
-#define VM_UID_NULL { .uid = (uid_t) -1, .lock_fd = -EBADF }
+#define VM_UID_NULL                                                                                                   \
+        { .uid = (uid_t) -1, .lock_fd = -EBADF }
 
 /* Takes the first free candidate for `name`: a lock file in `dir` (created
  * 0755) made with O_EXCL, or one whose holder died (its flock is free: a
