@@ -820,6 +820,8 @@ static void drop_privileges(Launch *l) {
         uid_t u = l->vm_uid.uid;
         gid_t g = (gid_t) u;
 
+        if (!vm_uid_in_range(u))
+                child_fail("no id allocated");
         for (int cap = 0; cap < 64; cap++)
                 if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
                         child_fail("bounding set");
