@@ -2,6 +2,7 @@
 
 /* The hypervisor's per-VM uid; see vm-uid.h for the range and why. */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -69,9 +70,25 @@ static int lock_new(int dir_fd, const char *file, const char *name, int *ret_fd)
         return 0;
 }
 
+/* A hypervisor outlives a killed ch-launch for as long as its parent-death
+ * signal takes; its /proc directory is its uid's (it is dumpable). */
+static bool uid_has_processes(uid_t u) {
+        _cleanup_(closedirp) DIR *d = opendir("/proc");
+        struct dirent *de;
+        struct stat st;
+
+        if (!d)
+                return true; /* cannot tell: do not take it over */
+        while ((de = readdir(d)))
+                if (de->d_name[0] >= '1' && de->d_name[0] <= '9' &&
+                    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) >= 0 && st.st_uid == u)
+                        return true;
+        return false;
+}
+
 /* An existing lock whose holder is gone (killed: nothing removed the file)
  * is ours if we get its flock and it is still the file under that name. */
-static int lock_stale(int dir_fd, const char *file, const char *name, int *ret_fd) {
+static int lock_stale(int dir_fd, const char *file, uid_t u, const char *name, int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;
         struct stat a, b;
 
@@ -84,6 +101,8 @@ static int lock_stale(int dir_fd, const char *file, const char *name, int *ret_f
                 return -errno;
         if (a.st_ino != b.st_ino || a.st_dev != b.st_dev || !S_ISREG(a.st_mode))
                 return -EAGAIN; /* released and removed meanwhile: try again */
+        if (uid_has_processes(u))
+                return -EWOULDBLOCK;
         if (write_name(fd, name) < 0)
                 return -EIO;
         *ret_fd = TAKE_FD(fd);
@@ -99,7 +118,7 @@ static int try_uid(int dir_fd, uid_t u, const char *name, int *ret_fd) {
                 r = lock_new(dir_fd, file, name, ret_fd);
                 if (r != -EEXIST)
                         return r;
-                r = lock_stale(dir_fd, file, name, ret_fd);
+                r = lock_stale(dir_fd, file, u, name, ret_fd);
                 if (r != -EAGAIN && r != -ENOENT)
                         return r;
         }

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -111,6 +112,40 @@ static void test_acquire(const char *dir) {
         CHECK(c.uid == vm_uid_candidate("killed", 0));
         vm_uid_release(&c);
         CHECK(access(path, F_OK) < 0);
+
+        /* A stale lock whose hypervisor still runs (ch-launch was killed,
+         * the parent-death signal not yet delivered) is not taken over. */
+        if (geteuid() == 0) {
+                uid_t g = vm_uid_candidate("ghost", 0);
+                int fd, p[2];
+                char x;
+
+                (void) snprintf(path, sizeof path, "%s/%u", dir, (unsigned) g);
+                fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                CHECK(fd >= 0);
+                close(fd);
+                CHECK(pipe(p) == 0);
+                pid = fork();
+                CHECK(pid >= 0);
+                if (pid == 0) {
+                        if (setresgid(g, g, g) < 0 || setresuid(g, g, g) < 0 ||
+                            prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) /* as after its execve */
+                                _exit(1);
+                        (void) write(p[1], "x", 1);
+                        pause();
+                        _exit(0);
+                }
+                close(p[1]);
+                CHECK(read(p[0], &x, 1) == 1);
+                close(p[0]);
+                CHECK(vm_uid_acquire(dir, "ghost", taken, &c) == 0);
+                CHECK(c.uid == vm_uid_candidate("ghost", 1));
+                vm_uid_release(&c);
+                CHECK(kill(pid, SIGKILL) == 0 && waitpid(pid, NULL, 0) == pid);
+                CHECK(vm_uid_acquire(dir, "ghost", taken, &c) == 0);
+                CHECK(c.uid == g);
+                vm_uid_release(&c);
+        }
 
         /* Released: the file is gone. */
         (void) snprintf(path, sizeof path, "%s", a.lock_path);
