@@ -54,6 +54,9 @@ int ch_build_argv(const LaunchConfig *c, char ***ret) {
             (r = strv_extend(&a, "--event-monitor")) < 0 || (r = strv_extendf(&a, "fd=%d", c->event_monitor_fd)) < 0 ||
             (r = strv_extend(&a, "--platform")) < 0 || (r = strv_extendf(&a, "system_uuid=%s", c->uuid)) < 0)
                 return r;
+        /* CH's default, said explicitly: its filter is part of the confinement. */
+        if ((r = strv_extend(&a, "--seccomp")) < 0 || (r = strv_extend(&a, "true")) < 0)
+                return r;
 
         *ret = TAKE_PTR(a);
         return 0;

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 
@@ -39,6 +40,8 @@ typedef struct ChData {
         JsonStream events;
         sd_event_source *serial_timer;
         usec_t serial_deadline;
+        /* CH's own view of its paths, through fds it inherits */
+        char api_arg[64], serial_arg[64], fs_arg[32];
 } ChData;
 
 static void ch_event(JsonSpan obj, void *userdata) {
@@ -115,9 +118,45 @@ static int serial_try_connect(sd_event_source *s, uint64_t usec, void *userdata)
         return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
+/* CH runs as the VM's uid and cannot walk /run/cowvm/NAME (root's, 0700),
+ * so it reaches what it needs through inherited O_PATH fds: the vmm
+ * directory, where it creates api.sock and serial.sock (group-writable for
+ * the VM's gid, sticky so that it cannot touch ch-launch's console.sock), and
+ * the virtiofsd socket, which becomes the VM's uid's (connecting needs write
+ * access to it; it is this VM's alone, as the uid is). */
+static int ch_pass_paths(Launch *l, ChData *c) {
+        _cleanup_close_ int dir = -EBADF, vfs = -EBADF;
+        uid_t u = l->vm_uid.uid;
+        int nd, nv;
+
+        dir = open(l->def->vmm_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dir < 0)
+                return log_error_errno(errno, "Failed to open %s: %m", l->def->vmm_dir);
+        if (fchownat(dir, "", 0, (gid_t) u, AT_EMPTY_PATH) < 0 || chmod(l->def->vmm_dir, 01770) < 0)
+                return log_error_errno(errno, "Failed to give %s to gid %u: %m", l->def->vmm_dir, (unsigned) u);
+        vfs = open(l->def->virtiofsd_socket, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (vfs < 0)
+                return log_error_errno(errno, "Failed to open %s (is virtiofsd@%s.socket running?): %m",
+                                       l->def->virtiofsd_socket, l->def->name);
+        if (fchownat(vfs, "", u, (gid_t) u, AT_EMPTY_PATH) < 0)
+                return log_error_errno(errno, "Failed to give %s to uid %u: %m", l->def->virtiofsd_socket,
+                                       (unsigned) u);
+        nd = launch_pass_fd(l, TAKE_FD(dir));
+        nv = nd < 0 ? nd : launch_pass_fd(l, TAKE_FD(vfs));
+        if (nv < 0)
+                return log_error_errno(nv, "Failed to pass a path: %m");
+        (void) snprintf(c->api_arg, sizeof c->api_arg, "/proc/self/fd/%d/api.sock", nd);
+        (void) snprintf(c->serial_arg, sizeof c->serial_arg, "/proc/self/fd/%d/serial.sock", nd);
+        (void) snprintf(c->fs_arg, sizeof c->fs_arg, "/proc/self/fd/%d", nv);
+        l->config.api_socket = c->api_arg;
+        l->config.serial_socket = c->serial_arg;
+        l->config.virtiofsd_socket = c->fs_arg;
+        return 0;
+}
+
 static int ch_prepare(Launch *l) {
         ChData *c;
-        int p[2], n;
+        int p[2], n, r;
 
         c = calloc(1, sizeof *c);
         if (!c)
@@ -129,8 +168,9 @@ static int ch_prepare(Launch *l) {
          * connect to a stale serial socket. */
         (void) unlink(l->api_socket);
         (void) unlink(l->serial_socket);
-        l->config.api_socket = l->api_socket;
-        l->config.serial_socket = l->serial_socket;
+        r = ch_pass_paths(l, c);
+        if (r < 0)
+                return r;
 
         if (pipe2(p, O_CLOEXEC) < 0)
                 return log_error_errno(errno, "Failed to create the event monitor pipe: %m");

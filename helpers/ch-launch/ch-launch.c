@@ -20,6 +20,8 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -705,6 +707,82 @@ static int setup_network(Launch *l) {
         return 0;
 }
 
+/* The kernel and initrd lie in the base, which only root reaches: the
+ * hypervisor gets them opened, as /proc/self/fd/N (reopening that checks
+ * the file's own mode, not the directories above it). */
+static int pass_boot_file(Launch *l, const char *what, const char *path, char *arg, size_t size) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        int n;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return log_error_errno(errno, "Cannot read the %s %s: %m", what, path);
+        if (fstat(fd, &st) < 0)
+                return log_error_errno(errno, "Cannot stat the %s %s: %m", what, path);
+        if (!S_ISREG(st.st_mode))
+                return log_error_errno(-EINVAL, "The %s %s is not a regular file.", what, path);
+        if (!(st.st_mode & S_IROTH))
+                return log_error_errno(-EACCES,
+                                       "The %s %s is not readable by other users (mode %04o): the hypervisor, "
+                                       "which runs as a user of its own, cannot load it. Make it readable "
+                                       "(chmod o+r); the base directory keeps it private.",
+                                       what, path, (unsigned) (st.st_mode & 07777));
+        n = launch_pass_fd(l, TAKE_FD(fd));
+        if (n < 0)
+                return log_error_errno(n, "Failed to pass the %s: %m", what);
+        (void) snprintf(arg, size, "/proc/self/fd/%d", n);
+        return 0;
+}
+
+/* /dev/kvm is the one device node the hypervisor opens itself. */
+static int kvm_group(Launch *l) {
+        struct stat st;
+
+        if (!l->config.kvm)
+                return 0;
+        if (stat("/dev/kvm", &st) < 0)
+                return log_error_errno(errno, "Cannot stat /dev/kvm: %m");
+        if ((st.st_mode & 0006) == 0006)
+                return 0;
+        if ((st.st_mode & 0060) == 0060 && st.st_gid != 0) {
+                l->kvm_gid = st.st_gid;
+                return 0;
+        }
+        /* The hypervisor's own error will follow; this one says why. */
+        log_warning("/dev/kvm (mode %04o, group %u) is not usable by the hypervisor's user: give its group "
+                    "(kvm) read and write access, as udev does by default, or set $COWVM_ACCEL=tcg.",
+                    (unsigned) (st.st_mode & 07777), (unsigned) st.st_gid);
+        return 0;
+}
+
+/* The hypervisor's uid and what it needs to reach as that uid. */
+static int setup_user(Launch *l) {
+        _cleanup_free_ char *dir = path_join(cowvm_runtime_dir(), ".uid");
+        int r;
+
+        if (!dir)
+                return log_oom();
+        r = vm_uid_acquire(dir, l->def->name, NULL, &l->vm_uid);
+        if (r < 0)
+                return r;
+        log_info("The hypervisor runs as uid and gid %u.", (unsigned) l->vm_uid.uid);
+        r = kvm_group(l);
+        if (r < 0)
+                return r;
+        r = pass_boot_file(l, "kernel", l->def->kernel_path, l->kernel_arg, sizeof l->kernel_arg);
+        if (r < 0)
+                return r;
+        l->config.kernel = l->kernel_arg;
+        if (l->def->initrd_path) {
+                r = pass_boot_file(l, "initrd", l->def->initrd_path, l->initrd_arg, sizeof l->initrd_arg);
+                if (r < 0)
+                        return r;
+                l->config.initrd = l->initrd_arg;
+        }
+        return 0;
+}
+
 static usec_t pick_stop_timeout(const VmDefinition *def) {
         const char *e = getenv("COWVM_STOP_TIMEOUT_USEC");
         usec_t t = DEFAULT_STOP_TIMEOUT;
@@ -726,6 +804,43 @@ static usec_t pick_stop_timeout(const VmDefinition *def) {
                 return t;
         /* Leave systemd's own timeout room to see our hard stop through. */
         return t - (t / 5 < STOP_MARGIN_MAX ? t / 5 : STOP_MARGIN_MAX);
+}
+
+static _noreturn_ void child_fail(const char *what) {
+        (void) dprintf(STDERR_FILENO, "Failed to drop the hypervisor's privileges (%s): %m\n", what);
+        _exit(126);
+}
+
+/* In the child: the VM's own uid and gid, no capability in any set, and none
+ * to be gained by exec (no_new_privs). The bounding set goes first: dropping
+ * from it needs CAP_SETPCAP, which the uid change takes away. */
+static void drop_privileges(Launch *l) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[2] = {};
+        uid_t u = l->vm_uid.uid;
+        gid_t g = (gid_t) u;
+
+        if (!vm_uid_in_range(u))
+                child_fail("no id allocated");
+        for (int cap = 0; cap < 64; cap++)
+                if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+                        child_fail("bounding set");
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+                child_fail("ambient set");
+        if (setgroups(l->kvm_gid == (gid_t) -1 ? 0 : 1, &l->kvm_gid) < 0)
+                child_fail("setgroups");
+        if (setresgid(g, g, g) < 0)
+                child_fail("setresgid");
+        if (setresuid(u, u, u) < 0)
+                child_fail("setresuid");
+        /* The uid change cleared the permitted and effective sets; the
+         * inheritable one goes too. */
+        if (syscall(SYS_capset, &h, d) < 0)
+                child_fail("capset");
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                child_fail("no_new_privs");
+        if (getuid() == 0 || geteuid() == 0 || getgid() == 0 || getegid() == 0)
+                child_fail("still root");
 }
 
 /* In the child: fds to 0, 1, 2 and 3..; no other fd, default signals. */
@@ -751,11 +866,20 @@ static _noreturn_ void exec_child(Launch *l, char **argv, int devnull) {
                         _exit(126);
         (void) syscall(SYS_close_range, (unsigned) n, ~0U, 0);
 
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
         sigemptyset(&ss);
         (void) sigprocmask(SIG_SETMASK, &ss, NULL);
         for (int sig = 1; sig < _NSIG; sig++)
                 (void) signal(sig, SIG_DFL);
+
+        drop_privileges(l);
+        /* Cloud Hypervisor binds its API and serial sockets in vmm/, which
+         * only root and the VM's uid can enter: open to both, so that
+         * ch-launch connects without CAP_DAC_OVERRIDE. */
+        if (l->backend->id == HYPERVISOR_CLOUD_HYPERVISOR)
+                (void) umask(0);
+        /* After the uid change, which clears it. The parent may be gone by now. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != l->parent)
+                _exit(126);
 
         execv(argv[0], argv);
         (void) dprintf(STDERR_FILENO, "Failed to execute %s: %m\n", argv[0]);
@@ -780,6 +904,7 @@ static int spawn(Launch *l, char **argv) {
             (r = fd_nonblock(l->serial_fd)) < 0)
                 return log_error_errno(r, "Failed to make a channel non-blocking: %m");
 
+        l->parent = getpid();
         pid = fork();
         if (pid < 0)
                 return log_error_errno(errno, "Failed to fork: %m");
@@ -850,6 +975,8 @@ static void launch_done(Launch *l) {
         free(l->serial_socket);
         free(l->console_socket);
         free(l->failure);
+        /* After the hypervisor is gone (above): its uid is free again. */
+        vm_uid_release(&l->vm_uid);
         free((char *) l->config.binary);
         free((char *) l->config.cmdline);
         free((char *) l->config.uuid);
@@ -869,6 +996,8 @@ static int run(int argc, char *argv[]) {
                 .console_listen_fd = -EBADF,
                 .console_client_fd = -EBADF,
                 .journal = { .fd = -EBADF },
+                .vm_uid = VM_UID_NULL,
+                .kvm_gid = (gid_t) -1,
         };
         _cleanup_strv_free_ char **args = NULL;
         char *binary = NULL, *cmdline = NULL, *uuid;
@@ -950,8 +1079,9 @@ static int run(int argc, char *argv[]) {
         l.config.kvm = kvm;
         l.stop_timeout = pick_stop_timeout(l.def);
 
-        if (access(l.def->kernel_path, R_OK) < 0)
-                return log_error_errno(errno, "Cannot read the kernel %s: %m", l.def->kernel_path);
+        r = setup_user(&l);
+        if (r < 0)
+                return r;
 
         r = setup_network(&l);
         if (r < 0)

@@ -21,6 +21,7 @@
 #include "machine-register.h"
 #include "time-util.h"
 #include "vm-definition.h"
+#include "vm-uid.h"
 
 #define LAUNCH_MAX_PASS_FDS 8
 
@@ -90,6 +91,12 @@ struct Launch {
         char *api_socket, *serial_socket, *console_socket;
         char mac[18];             /* the guest's, as LaunchConfig.mac points to it */
         char tap_name[IFNAMSIZ];  /* empty: no NIC */
+        /* The hypervisor's own uid and gid (vm-uid.h), and /dev/kvm's group
+         * as its one supplementary group when KVM needs it ((gid_t) -1: none). */
+        VmUid vm_uid;
+        gid_t kvm_gid;
+        /* /proc/self/fd/N of the kernel and initrd ch-launch opened for it */
+        char kernel_arg[32], initrd_arg[32];
 
         /* what the child gets: pass_fds[i] becomes fd 3+i; stdout, stderr */
         int pass_fds[LAUNCH_MAX_PASS_FDS];
@@ -97,7 +104,7 @@ struct Launch {
         int child_stdout; /* -EBADF: same as stderr */
         int child_stderr;
 
-        pid_t pid;
+        pid_t pid, parent;
         int pidfd;
         sd_event_source *child_source;
 

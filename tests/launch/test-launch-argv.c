@@ -44,7 +44,8 @@ static void test_cloud_hypervisor(void) {
                      "|--console|tty"
                      "|--api-socket|path=/run/cowvm/web/api.sock"
                      "|--event-monitor|fd=3"
-                     "|--platform|system_uuid=0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3");
+                     "|--platform|system_uuid=0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3"
+                     "|--seccomp|true"); /* help.txt: [possible values: true, false, log, errno] */
         free(s);
         a = strv_free(a);
 
@@ -57,6 +58,22 @@ static void test_cloud_hypervisor(void) {
         CHECK(strstr(s, "|--memory|size=536875008,shared=on|"));
         free(s);
         a = strv_free(a);
+
+        /* As ch-launch runs it: every path through an inherited fd. */
+        c.kernel = "/proc/self/fd/3";
+        c.initrd = "/proc/self/fd/4";
+        c.api_socket = "/proc/self/fd/6/api.sock";
+        c.serial_socket = "/proc/self/fd/6/serial.sock";
+        c.virtiofsd_socket = "/proc/self/fd/7";
+        c.event_monitor_fd = 5;
+        CHECK(ch_build_argv(&c, &a) == 0);
+        s = argv_join(a);
+        CHECK(strstr(s, "|--kernel|/proc/self/fd/3|--initramfs|/proc/self/fd/4|"));
+        CHECK(strstr(s, "|--fs|tag=myfs,socket=/proc/self/fd/7|--serial|socket=/proc/self/fd/6/serial.sock|"
+                        "--console|tty|--api-socket|path=/proc/self/fd/6/api.sock|--event-monitor|fd=5|"));
+        free(s);
+        a = strv_free(a);
+        c.virtiofsd_socket = "/run/cowvm/web/virtiofsd.sock";
 
         /* CH splits option values at ','. */
         c.api_socket = "/run/a,b/api.sock";
@@ -90,7 +107,9 @@ static void test_qemu(void) {
                      "|-device|virtio-serial-pci,id=vser0|-chardev|socket,id=notify,fd=6"
                      "|-device|virtconsole,bus=vser0.0,chardev=notify"
                      "|-chardev|socket,id=qmp,fd=4|-mon|chardev=qmp,mode=control"
-                     "|-smbios|type=1,uuid=0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3");
+                     "|-smbios|type=1,uuid=0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3"
+                     /* its seccomp filter, everything denied that it does not need */
+                     "|-sandbox|on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
         free(s);
         a = strv_free(a);
 
@@ -104,6 +123,16 @@ static void test_qemu(void) {
         CHECK(strstr(s, "|-m|257M|"));
         CHECK(strstr(s, "memory-backend-memfd,id=mem,size=257M,share=on"));
         CHECK(!strstr(s, "-initrd"));
+        free(s);
+        a = strv_free(a);
+
+        /* As ch-launch runs it: the kernel and initrd are fds it opened. */
+        c.kernel = "/proc/self/fd/7";
+        c.initrd = "/proc/self/fd/8";
+        CHECK(qemu_build_argv(&c, &a) == 0);
+        s = argv_join(a);
+        CHECK(strstr(s, "|-kernel|/proc/self/fd/7|-initrd|/proc/self/fd/8|-append|"));
+        CHECK(strstr(s, "|-sandbox|on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"));
         free(s);
         a = strv_free(a);
 

@@ -66,7 +66,9 @@ for p in "qemu:$qemu" "virtiofsd:$vfs"; do
 done
 bnd=$(status_field "$qemu" CapBnd)
 ! cap_has "$bnd" $CAP_SYS_ADMIN || fail "the hypervisor has CAP_SYS_ADMIN in its bounding set ($bnd)"
-cap_has "$bnd" $CAP_NET_ADMIN || fail "the bounding set of vm@sec lacks CAP_NET_ADMIN, which the tap needs ($bnd)"
+lbnd=$(status_field "$launch" CapBnd)
+! cap_has "$lbnd" $CAP_SYS_ADMIN || fail "ch-launch has CAP_SYS_ADMIN in its bounding set ($lbnd)"
+cap_has "$lbnd" $CAP_NET_ADMIN || fail "the bounding set of vm@sec lacks CAP_NET_ADMIN, which the tap needs ($lbnd)"
 ok "QEMU ($qemu, CapBnd $bnd) and virtiofsd ($vfs, CapBnd $(status_field "$vfs" CapBnd)) run under seccomp with NoNewPrivs"
 
 # The confined overlay-prepare made the new VM's upper directory, the
