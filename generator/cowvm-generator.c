@@ -28,6 +28,7 @@
 
 #include "disk-limit.h"
 #include "log.h"
+#include "main-func.h"
 #include "overlay-util.h"
 #include "path-util.h"
 #include "strv.h"
@@ -403,8 +404,6 @@ static int run(int argc, char *argv[]) {
         unsigned failed = 0;
         int r;
 
-        log_setup("cowvm-generator", LOG_TARGET_KMSG);
-
         /* One argument (tests) or three (normal, early, late); all output
          * goes to the normal directory. */
         if (argc != 2 && argc != 4)
@@ -468,6 +467,4 @@ static int run(int argc, char *argv[]) {
         return 0;
 }
 
-int main(int argc, char *argv[]) {
-        return run(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+DEFINE_MAIN_FUNCTION("cowvm-generator", LOG_TARGET_KMSG, run);

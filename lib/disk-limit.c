@@ -37,16 +37,16 @@ const char *fs_type_name(int64_t f_type) {
                 int64_t magic;
                 const char *name;
         } table[] = {
-                {BTRFS_SUPER_MAGIC, "btrfs"},
-                {EXT4_SUPER_MAGIC, "ext4"},
-                {XFS_SUPER_MAGIC, "xfs"},
-                {TMPFS_MAGIC, "tmpfs"},
-                {OVERLAYFS_SUPER_MAGIC, "overlay"},
-                {F2FS_SUPER_MAGIC, "f2fs"},
-                {NFS_SUPER_MAGIC, "nfs"},
-                {0x65735546, "fuse"},
-                {0x2fc12fc1, "zfs"},
-                {RAMFS_MAGIC, "ramfs"},
+                { BTRFS_SUPER_MAGIC, "btrfs" },
+                { EXT4_SUPER_MAGIC, "ext4" },
+                { XFS_SUPER_MAGIC, "xfs" },
+                { TMPFS_MAGIC, "tmpfs" },
+                { OVERLAYFS_SUPER_MAGIC, "overlay" },
+                { F2FS_SUPER_MAGIC, "f2fs" },
+                { NFS_SUPER_MAGIC, "nfs" },
+                { 0x65735546, "fuse" },
+                { 0x2fc12fc1, "zfs" },
+                { RAMFS_MAGIC, "ramfs" },
         };
 
         for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)

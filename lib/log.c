@@ -36,9 +36,8 @@ static size_t group_len;
 static void kmsg_report_suppressed(void);
 
 static const char *const log_level_names[] = {
-        [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",     [LOG_CRIT] = "crit",
-        [LOG_ERR] = "err",     [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
-        [LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
+        [LOG_EMERG] = "emerg",     [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit", [LOG_ERR] = "err",
+        [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
 
 /* $JOURNAL_STREAM is "DEV:INODE" of the stream systemd connected us to; only
@@ -202,8 +201,7 @@ _printf_(5, 0) static int log_dispatch(const char *file, unsigned line, int leve
                                        va_list ap) {
         char msg[8192];
 
-        if (error < 0)
-                error = -error;
+        error = ERRNO_VALUE(error);
         if (level > log_max_level)
                 return -error;
 

@@ -38,8 +38,7 @@ void log_group_end(int level, const char *summary);
 
 int log_internal(int level, int error, const char *fmt, ...) _printf_(3, 4);
 /* "FILE:LINE: message", the form used for every complaint about a config file. */
-int log_syntax_internal(const char *file, unsigned line, int level, int error, const char *fmt, ...)
-        _printf_(5, 6);
+int log_syntax_internal(const char *file, unsigned line, int level, int error, const char *fmt, ...) _printf_(5, 6);
 
 #define log_full_errno(level, error, ...) log_internal((level), (error), __VA_ARGS__)
 #define log_full(level, ...) (void) log_internal((level), 0, __VA_ARGS__)
@@ -55,8 +54,7 @@ int log_syntax_internal(const char *file, unsigned line, int level, int error, c
 #define log_warning_errno(e, ...) log_full_errno(LOG_WARNING, (e), __VA_ARGS__)
 #define log_error_errno(e, ...) log_full_errno(LOG_ERR, (e), __VA_ARGS__)
 
-#define log_syntax(file, line, level, error, ...)                                                \
-        log_syntax_internal((file), (line), (level), (error), __VA_ARGS__)
+#define log_syntax(file, line, level, error, ...) log_syntax_internal((file), (line), (level), (error), __VA_ARGS__)
 
 /* Log once at the edge: "Out of memory." and -ENOMEM. */
 #define log_oom() log_error_errno(-ENOMEM, "Out of memory.")

@@ -20,11 +20,11 @@
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
-#define _TAKE(var, null)                                                                         \
-        ({                                                                                       \
-                __typeof__(var) _taken = (var);                                                  \
-                (var) = (null);                                                                  \
-                _taken;                                                                          \
+#define _TAKE(var, null)                                                                                              \
+        ({                                                                                                            \
+                __typeof__(var) _taken = (var);                                                                       \
+                (var) = (null);                                                                                       \
+                _taken;                                                                                               \
         })
 #define TAKE_PTR(p) _TAKE(p, NULL)
 #define TAKE_FD(fd) _TAKE(fd, -EBADF)
@@ -54,11 +54,21 @@ static inline void fclosep(FILE **f) {
 #define _cleanup_fclose_ _cleanup_(fclosep)
 
 /* Defines a cleanup function `namep(type **)` that calls `func` on non-NULL. */
-#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                                  \
-        static inline void func##p(type *p) {                                                    \
-                if (*p)                                                                          \
-                        func(*p);                                                                \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                                                       \
+        static inline void func##p(type *p) {                                                                         \
+                if (*p)                                                                                               \
+                        func(*p);                                                                                     \
         }
+
+/*
+ * An errno value made up by the caller rather than reported by the kernel, as
+ * in systemd: log_*_errno(SYNTHETIC_ERRNO(EINVAL), "...") logs and returns
+ * -EINVAL. The flag marks, at the call site, that errno was not set and the
+ * message must not use %m; the log functions strip it.
+ */
+#define SYNTHETIC_ERRNO_FLAG (1 << 30)
+#define SYNTHETIC_ERRNO(num) (SYNTHETIC_ERRNO_FLAG | abs(num))
+#define ERRNO_VALUE(val) (abs(val) & ~SYNTHETIC_ERRNO_FLAG)
 
 /* Returns a negative errno from a libc-style failure, never 0. */
 static inline int negative_errno(void) {

@@ -54,10 +54,22 @@ int parse_size(const char *s, uint64_t *ret) {
         switch (end[0]) {
         case '\0':
                 break;
-        case 'K': case 'k': shift = 10; break;
-        case 'M': case 'm': shift = 20; break;
-        case 'G': case 'g': shift = 30; break;
-        case 'T': case 't': shift = 40; break;
+        case 'K':
+        case 'k':
+                shift = 10;
+                break;
+        case 'M':
+        case 'm':
+                shift = 20;
+                break;
+        case 'G':
+        case 'g':
+                shift = 30;
+                break;
+        case 'T':
+        case 't':
+                shift = 40;
+                break;
         default:
                 return -EINVAL;
         }
@@ -210,7 +222,9 @@ bool ssh_authorized_key_is_valid(const char *s) {
                         if (strncmp(p, prefixes[i], strlen(prefixes[i])) == 0) {
                                 const char *k = p + len;
                                 k += strspn(k, " \t");
-                                return strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") >= 16;
+                                return strspn(k,
+                                              "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") >=
+                                       16;
                         }
                 p += len;
         }

@@ -6,7 +6,7 @@
 #include "strv.h"
 
 char **strv_free(char **l) {
-        STRV_FOREACH(s, l)
+        STRV_FOREACH (s, l)
                 free(*s);
         free(l);
         return NULL;
@@ -15,7 +15,7 @@ char **strv_free(char **l) {
 size_t strv_length(char *const *l) {
         size_t n = 0;
 
-        STRV_FOREACH(s, l)
+        STRV_FOREACH (s, l)
                 n++;
         return n;
 }
@@ -43,7 +43,7 @@ char **strv_copy(char *const *l) {
 
         if (!copy)
                 return NULL;
-        STRV_FOREACH(s, l)
+        STRV_FOREACH (s, l)
                 if (strv_extend(&copy, *s) < 0)
                         return NULL;
         return TAKE_PTR(copy);

@@ -38,21 +38,20 @@ static const char *const virtiofs_cache_table[_VIRTIOFS_CACHE_MAX] = {
         [VIRTIOFS_CACHE_NEVER] = "never",
 };
 
-#define DEFINE_STRING_TABLE(name, type, table, max, invalid)                                     \
-        const char *name##_to_string(type v) {                                                   \
-                return v >= 0 && (size_t) v < (max) ? table[v] : NULL;                           \
-        }                                                                                        \
-        type name##_from_string(const char *s) {                                                 \
-                for (size_t i = 0; i < (max); i++)                                               \
-                        if (table[i] && streq(table[i], s))                                      \
-                                return (type) i;                                                 \
-                return invalid;                                                                  \
+#define DEFINE_STRING_TABLE(name, type, table, max, invalid)                                                          \
+        const char *name##_to_string(type v) {                                                                        \
+                return v >= 0 && (size_t) v < (max) ? table[v] : NULL;                                                \
+        }                                                                                                             \
+        type name##_from_string(const char *s) {                                                                      \
+                for (size_t i = 0; i < (max); i++)                                                                    \
+                        if (table[i] && streq(table[i], s))                                                           \
+                                return (type) i;                                                                      \
+                return invalid;                                                                                       \
         }
 
 DEFINE_STRING_TABLE(hypervisor, Hypervisor, hypervisor_table, _HYPERVISOR_MAX, _HYPERVISOR_INVALID)
 DEFINE_STRING_TABLE(ready_on, ReadyOn, ready_on_table, _READY_ON_MAX, _READY_ON_INVALID)
-DEFINE_STRING_TABLE(virtiofs_cache, VirtiofsCache, virtiofs_cache_table, _VIRTIOFS_CACHE_MAX,
-                    _VIRTIOFS_CACHE_INVALID)
+DEFINE_STRING_TABLE(virtiofs_cache, VirtiofsCache, virtiofs_cache_table, _VIRTIOFS_CACHE_MAX, _VIRTIOFS_CACHE_INVALID)
 
 VmDefinition *vm_definition_free(VmDefinition *d) {
         if (!d)
@@ -210,14 +209,14 @@ typedef struct ParseContext {
         VmDefinition *d;
         const char *file;
         FILE *f;
-        unsigned line;            /* of the line inih is handing us */
-        size_t line_len;          /* bytes of the current line read so far */
-        bool line_start;          /* the next chunk the reader returns starts a line */
+        unsigned line;   /* of the line inih is handing us */
+        size_t line_len; /* bytes of the current line read so far */
+        bool line_start; /* the next chunk the reader returns starts a line */
         bool line_too_long;
         bool line_has_inline_comment;
-        bool defaults;            /* parsing cowvm.conf */
+        bool defaults; /* parsing cowvm.conf */
         unsigned errors;
-        char **warned;            /* "Section\nKey" of unknown keys already warned about */
+        char **warned; /* "Section\nKey" of unknown keys already warned about */
 } ParseContext;
 
 typedef int (*KeyParser)(ParseContext *c, const char *key, const char *value, void *field);
@@ -230,7 +229,7 @@ typedef struct KeyItem {
         bool vm_only; /* identifies one VM: meaningless in cowvm.conf */
 } KeyItem;
 
-#define bad_value(c, key, value, error, ...)                                                     \
+#define bad_value(c, key, value, error, ...)                                                                          \
         log_syntax((c)->file, (c)->line, LOG_ERR, (error), "Invalid %s=%s: " __VA_ARGS__)
 
 static int set_string(char **field, const char *value) {
@@ -256,11 +255,12 @@ static int parse_base(ParseContext *c, const char *key, const char *value, void 
                 why = base_path_refusal(value, &buf);
                 if (why)
                         return log_syntax(c->file, c->line, LOG_ERR, EPERM, "Invalid %s=%s: %s.", key, value, why);
-        } else if (!filename_is_valid(value) || value[0] == '.' || string_has_cc(value) ||
-                   strchr(value, '"') || strchr(value, ' '))
-                return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
-                                  "Invalid %s=%s: expected a base name (a directory under %s/bases/) or an absolute path.",
-                                  key, value, cowvm_state_dir());
+        } else if (!filename_is_valid(value) || value[0] == '.' || string_has_cc(value) || strchr(value, '"') ||
+                   strchr(value, ' '))
+                return log_syntax(
+                        c->file, c->line, LOG_ERR, EINVAL,
+                        "Invalid %s=%s: expected a base name (a directory under %s/bases/) or an absolute path.", key,
+                        value, cowvm_state_dir());
         return set_string(field, value);
 }
 
@@ -288,8 +288,7 @@ static int parse_hypervisor(ParseContext *c, const char *key, const char *value,
 static int parse_cpus(ParseContext *c, const char *key, const char *value, void *field) {
         if (parse_unsigned(value, 1, VM_CPUS_MAX, field) < 0)
                 return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
-                                  "Invalid %s=%s: expected a number of CPUs from 1 to %u.", key, value,
-                                  VM_CPUS_MAX);
+                                  "Invalid %s=%s: expected a number of CPUs from 1 to %u.", key, value, VM_CPUS_MAX);
         return 0;
 }
 
@@ -298,12 +297,13 @@ static int parse_memory(ParseContext *c, const char *key, const char *value, voi
 
         if (parse_size(value, &v) < 0)
                 return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
-                                  "Invalid %s=%s: expected a size such as 512M or 2G (suffixes K, M, G, T).",
-                                  key, value);
+                                  "Invalid %s=%s: expected a size such as 512M or 2G (suffixes K, M, G, T).", key,
+                                  value);
         if (v < VM_MEMORY_MIN)
-                return log_syntax(c->file, c->line, LOG_ERR, ERANGE,
-                                  "Invalid %s=%s: below the minimum of 16M (a bare number is bytes; did you mean %sM?).",
-                                  key, value, value);
+                return log_syntax(
+                        c->file, c->line, LOG_ERR, ERANGE,
+                        "Invalid %s=%s: below the minimum of 16M (a bare number is bytes; did you mean %sM?).", key,
+                        value, value);
         *(uint64_t *) field = v;
         return 0;
 }
@@ -375,9 +375,10 @@ static int parse_disk_size(ParseContext *c, const char *key, const char *value, 
                                   "Invalid %s=%s: expected a size such as 10G (suffixes K, M, G, T), or infinity.",
                                   key, value);
         if (v < VM_DISK_SIZE_MIN)
-                return log_syntax(c->file, c->line, LOG_ERR, ERANGE,
-                                  "Invalid %s=%s: below the minimum of 16M (a bare number is bytes; did you mean %sM?).",
-                                  key, value, value);
+                return log_syntax(
+                        c->file, c->line, LOG_ERR, ERANGE,
+                        "Invalid %s=%s: below the minimum of 16M (a bare number is bytes; did you mean %sM?).", key,
+                        value, value);
         *(uint64_t *) field = v;
         return 0;
 }
@@ -387,8 +388,8 @@ static int parse_min_free_space(ParseContext *c, const char *key, const char *va
         uint64_t v;
 
         if (!c->defaults) {
-                log_syntax(c->file, c->line, LOG_WARNING, 0,
-                           "%s= is a host-wide reserve and belongs in %s, ignoring.", key, COWVM_CONF);
+                log_syntax(c->file, c->line, LOG_WARNING, 0, "%s= is a host-wide reserve and belongs in %s, ignoring.",
+                           key, COWVM_CONF);
                 return 0;
         }
         if (parse_size(value, &v) < 0)
@@ -405,8 +406,7 @@ static int parse_bool_field(ParseContext *c, const char *key, const char *value,
 
         if (b < 0)
                 return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
-                                  "Invalid %s=%s: expected a boolean (yes/no, true/false, on/off, 1/0).", key,
-                                  value);
+                                  "Invalid %s=%s: expected a boolean (yes/no, true/false, on/off, 1/0).", key, value);
         *(int *) field = b;
         return 0;
 }
@@ -415,8 +415,8 @@ static int parse_ready_on(ParseContext *c, const char *key, const char *value, v
         ReadyOn r = ready_on_from_string(value);
 
         if (r < 0)
-                return log_syntax(c->file, c->line, LOG_ERR, EINVAL, "Invalid %s=%s: expected vmm or guest.",
-                                  key, value);
+                return log_syntax(c->file, c->line, LOG_ERR, EINVAL, "Invalid %s=%s: expected vmm or guest.", key,
+                                  value);
         *(ReadyOn *) field = r;
         return 0;
 }
@@ -426,8 +426,7 @@ static int parse_timeout(ParseContext *c, const char *key, const char *value, vo
 
         if (parse_timespan(value, &t) < 0 || t == 0)
                 return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
-                                  "Invalid %s=%s: expected a time span such as 90s, 5min or infinity.", key,
-                                  value);
+                                  "Invalid %s=%s: expected a time span such as 90s, 5min or infinity.", key, value);
         *(usec_t *) field = t;
         return 0;
 }
@@ -458,9 +457,10 @@ static int parse_command_line(ParseContext *c, const char *key, const char *valu
 
 static int parse_hostname(ParseContext *c, const char *key, const char *value, void *field) {
         if (!hostname_is_valid(value))
-                return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
-                                  "Invalid %s=%s: expected a host name (letters, digits, '-' and '.', at most 64 characters).",
-                                  key, value);
+                return log_syntax(
+                        c->file, c->line, LOG_ERR, EINVAL,
+                        "Invalid %s=%s: expected a host name (letters, digits, '-' and '.', at most 64 characters).",
+                        key, value);
         return set_string(field, value);
 }
 
@@ -490,17 +490,17 @@ static int parse_ssh_key(ParseContext *c, const char *key, const char *value, vo
                 return 0;
         }
         if (!ssh_authorized_key_is_valid(value))
-                return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
-                                  "Invalid %s=: expected an OpenSSH public key line (\"ssh-ed25519 AAAA... comment\").",
-                                  key);
+                return log_syntax(
+                        c->file, c->line, LOG_ERR, EINVAL,
+                        "Invalid %s=: expected an OpenSSH public key line (\"ssh-ed25519 AAAA... comment\").", key);
         return strv_extend(l, value) < 0 ? log_oom() : 0;
 }
 
 static int parse_ifname(ParseContext *c, const char *key, const char *value, void *field) {
         if (!ifname_is_valid(value))
                 return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
-                                  "Invalid %s=%s: expected a network interface name (at most 15 characters).",
-                                  key, value);
+                                  "Invalid %s=%s: expected a network interface name (at most 15 characters).", key,
+                                  value);
         return set_string(field, value);
 }
 
@@ -550,8 +550,8 @@ static int parse_cache(ParseContext *c, const char *key, const char *value, void
         VirtiofsCache v = virtiofs_cache_from_string(value);
 
         if (v < 0)
-                return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
-                                  "Invalid %s=%s: expected auto, always or never.", key, value);
+                return log_syntax(c->file, c->line, LOG_ERR, EINVAL, "Invalid %s=%s: expected auto, always or never.",
+                                  key, value);
         *(VirtiofsCache *) field = v;
         return 0;
 }
@@ -613,14 +613,13 @@ static void warn_unknown(ParseContext *c, const char *section, const char *key) 
 
         if (asprintf(&id, "%s\n%s", section, known_section ? key : "") < 0)
                 return;
-        STRV_FOREACH(w, c->warned)
+        STRV_FOREACH (w, c->warned)
                 if (streq(*w, id))
                         return;
         (void) strv_extend(&c->warned, id);
 
         if (isempty(section))
-                log_syntax(c->file, c->line, LOG_WARNING, 0,
-                           "Assignment %s= outside of any section, ignoring.", key);
+                log_syntax(c->file, c->line, LOG_WARNING, 0, "Assignment %s= outside of any section, ignoring.", key);
         else if (!known_section)
                 log_syntax(c->file, c->line, LOG_WARNING, 0, "Unknown section [%s], ignoring it.", section);
         else
@@ -737,15 +736,15 @@ static int parse_file_into(VmDefinition *d, const char *path, FILE *f, bool defa
 /* ---- defaults and derived state ---------------------------------------- */
 
 static int copy_defaults(VmDefinition *d, const VmDefinition *def) {
-#define COPY_STR(f)                                                                              \
-        do {                                                                                     \
-                if (def->f && !(d->f = strdup(def->f)))                                          \
-                        return -ENOMEM;                                                          \
+#define COPY_STR(f)                                                                                                   \
+        do {                                                                                                          \
+                if (def->f && !(d->f = strdup(def->f)))                                                               \
+                        return -ENOMEM;                                                                               \
         } while (0)
-#define COPY_STRV(f)                                                                             \
-        do {                                                                                     \
-                if (def->f && !(d->f = strv_copy(def->f)))                                       \
-                        return -ENOMEM;                                                          \
+#define COPY_STRV(f)                                                                                                  \
+        do {                                                                                                          \
+                if (def->f && !(d->f = strv_copy(def->f)))                                                            \
+                        return -ENOMEM;                                                                               \
         } while (0)
 
         d->hypervisor = def->hypervisor;
@@ -898,8 +897,7 @@ int vm_defaults_load(VmDefinition **ret) {
         return 0;
 }
 
-int vm_definition_parse(const char *name, const char *path, const VmDefinition *defaults,
-                        VmDefinition **ret) {
+int vm_definition_parse(const char *name, const char *path, const VmDefinition *defaults, VmDefinition **ret) {
         _cleanup_vm_definition_free_ VmDefinition *d = vm_definition_new();
         _cleanup_fclose_ FILE *f = NULL;
         int r;
@@ -958,13 +956,11 @@ static int log_not_found(const char *name, int error) {
         if (!s)
                 return log_oom();
         for (char *const *dir = vm_definition_dirs(); *dir; dir++)
-                fprintf(s, "%s%s/%s%s", dir == vm_definition_dirs() ? "" : ", ", *dir, name,
-                        VM_DEFINITION_SUFFIX);
+                fprintf(s, "%s%s/%s%s", dir == vm_definition_dirs() ? "" : ", ", *dir, name, VM_DEFINITION_SUFFIX);
         fclose(s);
 
         if (error == -ERFKILL)
-                return log_error_errno(ENOENT, "VM '%s' is masked (its definition is a symlink to /dev/null).",
-                                       name);
+                return log_error_errno(ENOENT, "VM '%s' is masked (its definition is a symlink to /dev/null).", name);
         return log_error_errno(ENOENT, "VM '%s' is not defined: no definition at %s.", name, strempty(where));
 }
 
@@ -1008,8 +1004,8 @@ int vm_definition_load(const char *name, VmDefinition **ret) {
  * Paths inside the base are resolved as the guest would see them (Debian's
  * /vmlinuz may be an absolute symlink meant for the guest's /boot, not the
  * host's) and handed on as the real host path they reach. */
-static int resolve_in_base(int base_fd, const VmDefinition *d, const char *configured,
-                           const char *const *candidates, char **ret) {
+static int resolve_in_base(int base_fd, const VmDefinition *d, const char *configured, const char *const *candidates,
+                           char **ret) {
         if (configured && configured[0] == '/') {
                 *ret = strdup(configured);
                 return *ret ? 0 : -ENOMEM;

@@ -45,7 +45,7 @@
 #define VM_DEFAULT_MEMORY_OVERHEAD (256ULL * 1024 * 1024)
 /* Why 512: see default_tasks_max() in vm-definition.c. */
 #define VM_DEFAULT_TASKS_MAX 512U
-#define VM_TASKS_MAX_MAX 4194304U /* the kernel's PID_MAX_LIMIT */
+#define VM_TASKS_MAX_MAX 4194304U  /* the kernel's PID_MAX_LIMIT */
 #define VM_DEFAULT_CPU_WEIGHT 100U /* systemd's own default */
 #define VM_CPU_WEIGHT_MAX 10000U
 #define VM_CPU_QUOTA_MAX 1000000U /* percent */
@@ -84,11 +84,11 @@ typedef struct VmDefinition {
         char *path; /* the definition file it came from */
 
         /* [VM] */
-        char *base; /* as written: a base name or an absolute path */
+        char *base;            /* as written: a base name or an absolute path */
         Hypervisor hypervisor; /* _HYPERVISOR_INVALID: pick at launch (cloud-hypervisor if installed) */
         unsigned cpus;
         uint64_t memory; /* bytes */
-        char *kernel; /* absolute, or relative to the base tree */
+        char *kernel;    /* absolute, or relative to the base tree */
         char *initrd;
         char *kernel_command_line; /* appended to cowvm's own; NULL when none */
         int autostart;             /* tristate while parsing, bool after */
@@ -124,11 +124,11 @@ typedef struct VmDefinition {
         unsigned virtiofs_thread_pool_size; /* 0: virtiofsd's default */
 
         /* Derived by vm_definition_load(), never parsed. */
-        char *base_dir;         /* the lower layer */
-        char *kernel_path;      /* resolved kernel and initrd (initrd may be NULL) */
+        char *base_dir;    /* the lower layer */
+        char *kernel_path; /* resolved kernel and initrd (initrd may be NULL) */
         char *initrd_path;
-        char *state_dir;        /* /var/lib/cowvm/vms/NAME */
-        char *upper_dir;        /* the upper layer: the VM's disk, or tmpfs when ephemeral */
+        char *state_dir; /* /var/lib/cowvm/vms/NAME */
+        char *upper_dir; /* the upper layer: the VM's disk, or tmpfs when ephemeral */
         char *work_dir;
         char *runtime_dir;      /* /run/cowvm/NAME */
         char *root_dir;         /* /run/cowvm/NAME/root, the overlay mount point */
@@ -166,8 +166,7 @@ int vm_defaults_load(VmDefinition **ret);
 /* Parses one file over `defaults` (may be NULL) into a new definition for
  * `name`, then applies defaults, cross-checks and derives paths. Logs every
  * problem as FILE:LINE; returns -EINVAL when the definition is rejected. */
-int vm_definition_parse(const char *name, const char *path, const VmDefinition *defaults,
-                        VmDefinition **ret);
+int vm_definition_parse(const char *name, const char *path, const VmDefinition *defaults, VmDefinition **ret);
 
 /* Finds NAME.vm in vm_definition_dirs(). Returns -ENOENT when there is none,
  * -ERFKILL when the winning file is a symlink to /dev/null (masked). */

@@ -12,7 +12,6 @@
 #include <net/ethernet.h>
 #include <net/if.h>
 
-
 /* A version-4-style 128-bit id: 32 lowercase hex digits, no dashes (machine-id(5)). */
 void vm_machine_id(const char *name, char ret[static 33]);
 /* The same id as a UUID, 8-4-4-4-12, for SMBIOS system_uuid=. */

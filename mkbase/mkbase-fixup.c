@@ -36,6 +36,7 @@
 
 #include "inject.h"
 #include "log.h"
+#include "main-func.h"
 #include "macro.h"
 #include "parse-util.h"
 #include "path-util.h"
@@ -131,8 +132,7 @@ static int fix_fstab(const Tree *t) {
         if (r < 0)
                 in = mfree(in);
         if (in && memchr(in, '\0', size))
-                return log_error_errno(EBADMSG, "/etc/fstab in %s contains a NUL byte; refusing to edit it.",
-                                       t->path);
+                return log_error_errno(EBADMSG, "/etc/fstab in %s contains a NUL byte; refusing to edit it.", t->path);
         if (fstab_rewrite(in, &out) < 0)
                 return log_oom();
         return write_file(t, "/etc/fstab", out, strlen(out), 0644);
@@ -178,29 +178,27 @@ static int fix_identity(const Tree *t, const char *hostname) {
  * took more than five minutes under QEMU's TCG emulation (prime search),
  * holding up multi-user.target; the two others take a fraction of a second,
  * and every OpenSSH client of the last decade accepts them. */
-static const char keygen_unit[] =
-        "# Installed by cowvm-mkbase(8). A cowvm base has no SSH host keys: VMs must not\n"
-        "# share them. Debian's ssh.service does not create missing keys, so this does.\n"
-        "[Unit]\n"
-        "Description=Generate this machine's own SSH host keys\n"
-        "Documentation=man:cowvm-mkbase(8)\n"
-        "ConditionPathExists=|!/etc/ssh/ssh_host_ed25519_key\n"
-        "ConditionPathExists=|!/etc/ssh/ssh_host_ecdsa_key\n"
-        "Before=ssh.service ssh.socket sshd.service\n"
-        "\n"
-        "[Service]\n"
-        "Type=oneshot\n"
-        "ExecStart=/bin/sh -c 'for t in ed25519 ecdsa; do f=/etc/ssh/ssh_host_$${t}_key; "
-        "[ -e $$f ] || ssh-keygen -q -t $$t -N \"\" -f $$f || exit; done'\n"
-        "\n"
-        "[Install]\n"
-        "WantedBy=multi-user.target\n";
+static const char keygen_unit[] = "# Installed by cowvm-mkbase(8). A cowvm base has no SSH host keys: VMs must not\n"
+                                  "# share them. Debian's ssh.service does not create missing keys, so this does.\n"
+                                  "[Unit]\n"
+                                  "Description=Generate this machine's own SSH host keys\n"
+                                  "Documentation=man:cowvm-mkbase(8)\n"
+                                  "ConditionPathExists=|!/etc/ssh/ssh_host_ed25519_key\n"
+                                  "ConditionPathExists=|!/etc/ssh/ssh_host_ecdsa_key\n"
+                                  "Before=ssh.service ssh.socket sshd.service\n"
+                                  "\n"
+                                  "[Service]\n"
+                                  "Type=oneshot\n"
+                                  "ExecStart=/bin/sh -c 'for t in ed25519 ecdsa; do f=/etc/ssh/ssh_host_$${t}_key; "
+                                  "[ -e $$f ] || ssh-keygen -q -t $$t -N \"\" -f $$f || exit; done'\n"
+                                  "\n"
+                                  "[Install]\n"
+                                  "WantedBy=multi-user.target\n";
 
 /* sshd would look for an RSA key too and log its absence at every start. */
-static const char sshd_hostkeys[] =
-        "# Installed by cowvm-mkbase(8): the host keys cowvm-ssh-keygen.service makes.\n"
-        "HostKey /etc/ssh/ssh_host_ed25519_key\n"
-        "HostKey /etc/ssh/ssh_host_ecdsa_key\n";
+static const char sshd_hostkeys[] = "# Installed by cowvm-mkbase(8): the host keys cowvm-ssh-keygen.service makes.\n"
+                                    "HostKey /etc/ssh/ssh_host_ed25519_key\n"
+                                    "HostKey /etc/ssh/ssh_host_ecdsa_key\n";
 
 /* Where the tree's systemd keeps its units: /lib/systemd/system on Debian 12
  * (a symlink into /usr on merged-/usr trees, resolved in the tree). */
@@ -229,7 +227,7 @@ static int fix_ssh(const Tree *t, const char *units) {
                 while ((de = readdir(dir)))
                         if (strncmp(de->d_name, "ssh_host_", 9) == 0 && strv_extend(&names, de->d_name) < 0)
                                 return log_oom();
-                STRV_FOREACH(n, names) {
+                STRV_FOREACH (n, names) {
                         _cleanup_free_ char *p = path_join("/etc/ssh", *n);
 
                         if (!p)
@@ -254,8 +252,8 @@ static int fix_ssh(const Tree *t, const char *units) {
         if (r < 0)
                 return r;
         if (exists(t, "/etc/ssh/sshd_config.d")) {
-                r = write_file(t, "/etc/ssh/sshd_config.d/cowvm-hostkeys.conf", sshd_hostkeys,
-                               strlen(sshd_hostkeys), 0644);
+                r = write_file(t, "/etc/ssh/sshd_config.d/cowvm-hostkeys.conf", sshd_hostkeys, strlen(sshd_hostkeys),
+                               0644);
                 if (r < 0)
                         return r;
         }
@@ -282,9 +280,8 @@ static int fix_getty(const Tree *t, const char *units) {
 /* cloud-init would wait for a metadata source that never answers, then
  * override what config-inject wrote (keys, host keys, network). */
 static int fix_cloud_init(const Tree *t) {
-        static const char text[] =
-                "cloud-init is disabled in this cowvm base (cowvm-mkbase(8)): cowvm configures\n"
-                "each VM from its definition (host name, network, SSH keys).\n";
+        static const char text[] = "cloud-init is disabled in this cowvm base (cowvm-mkbase(8)): cowvm configures\n"
+                                   "each VM from its definition (host name, network, SSH keys).\n";
 
         if (!exists(t, "/etc/cloud") && !exists(t, "/usr/bin/cloud-init"))
                 return 0;
@@ -457,8 +454,6 @@ static int run(int argc, char *argv[]) {
         Tree t;
         int r;
 
-        log_setup("mkbase-fixup", LOG_TARGET_CONSOLE);
-
         if (argc < 3) {
                 log_error("Usage: mkbase-fixup ROOT fixup|install|symlink|append-lines|resolve|write-id ARGS...");
                 return -EINVAL;
@@ -485,6 +480,4 @@ static int run(int argc, char *argv[]) {
         return log_error_errno(EINVAL, "Unknown verb or wrong number of arguments: '%s'.", verb);
 }
 
-int main(int argc, char *argv[]) {
-        return run(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+DEFINE_MAIN_FUNCTION("mkbase-fixup", LOG_TARGET_CONSOLE, run);

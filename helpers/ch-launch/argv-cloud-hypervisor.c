@@ -45,8 +45,8 @@ int ch_build_argv(const LaunchConfig *c, char ***ret) {
                 return r;
         /* The tap ch-launch created, as an fd (a list: one fd per queue pair;
          * we use one pair). */
-        if (c->net_fd >= 0 && ((r = strv_extend(&a, "--net")) < 0 ||
-                               (r = strv_extendf(&a, "fd=[%d],mac=%s", c->net_fd, c->mac)) < 0))
+        if (c->net_fd >= 0 &&
+            ((r = strv_extend(&a, "--net")) < 0 || (r = strv_extendf(&a, "fd=[%d],mac=%s", c->net_fd, c->mac)) < 0))
                 return r;
         if ((r = strv_extend(&a, "--serial")) < 0 || (r = strv_extendf(&a, "socket=%s", c->serial_socket)) < 0 ||
             (r = strv_extend(&a, "--console")) < 0 || (r = strv_extend(&a, "tty")) < 0 ||
@@ -83,4 +83,3 @@ ChEvent ch_event_parse(const char *json, size_t len) {
 int ch_vm_info_state(const char *json, size_t len, char *buf, size_t size) {
         return json_get_string((JsonSpan) { json, len }, "state", buf, size);
 }
-

@@ -38,8 +38,8 @@ int qemu_build_argv(const LaunchConfig *c, char ***ret) {
         uint64_t mib = (c->memory + (1 << 20) - 1) >> 20;
         int r;
 
-        if (!c->binary || !c->kernel || !c->cmdline || c->cpus == 0 || mib == 0 || !c->uuid ||
-            c->qmp_fd < 0 || c->serial_fd < 0 || c->notify_fd < 0 || c->vhost_user_fd < 0)
+        if (!c->binary || !c->kernel || !c->cmdline || c->cpus == 0 || mib == 0 || !c->uuid || c->qmp_fd < 0 ||
+            c->serial_fd < 0 || c->notify_fd < 0 || c->vhost_user_fd < 0)
                 return -EINVAL;
         /* QEMU's option parser takes ",," for a literal ','; the kernel path is
          * the only free-form value in an option list here. */
@@ -49,7 +49,7 @@ int qemu_build_argv(const LaunchConfig *c, char ***ret) {
                 return -EINVAL;
 
         r = extend_many(&a, (const char *const[]) { c->binary, "-name", c->name, "-nodefaults", "-no-user-config",
-                                                     "-display", "none", NULL });
+                                                    "-display", "none", NULL });
         if (r < 0)
                 return r;
         if (c->kvm)
@@ -73,7 +73,8 @@ int qemu_build_argv(const LaunchConfig *c, char ***ret) {
         if ((r = strv_extend(&a, "-append")) < 0 || (r = strv_extend(&a, c->cmdline)) < 0)
                 return r;
 
-        if ((r = strv_extend(&a, "-chardev")) < 0 || (r = strv_extendf(&a, "socket,id=vfs,fd=%d", c->vhost_user_fd)) < 0 ||
+        if ((r = strv_extend(&a, "-chardev")) < 0 ||
+            (r = strv_extendf(&a, "socket,id=vfs,fd=%d", c->vhost_user_fd)) < 0 ||
             (r = strv_extend(&a, "-device")) < 0 ||
             (r = strv_extend(&a, "vhost-user-fs-pci,chardev=vfs,tag=" VIRTIOFS_ROOT_TAG)) < 0)
                 return r;
@@ -88,13 +89,15 @@ int qemu_build_argv(const LaunchConfig *c, char ***ret) {
                 return r;
 
         if ((r = strv_extend(&a, "-chardev")) < 0 ||
-            (r = strv_extendf(&a, "socket,id=serial0,fd=%d", c->serial_fd)) < 0 || (r = strv_extend(&a, "-serial")) < 0 ||
-            (r = strv_extend(&a, "chardev:serial0")) < 0)
+            (r = strv_extendf(&a, "socket,id=serial0,fd=%d", c->serial_fd)) < 0 ||
+            (r = strv_extend(&a, "-serial")) < 0 || (r = strv_extend(&a, "chardev:serial0")) < 0)
                 return r;
 
         if ((r = strv_extend(&a, "-device")) < 0 || (r = strv_extend(&a, "virtio-serial-pci,id=vser0")) < 0 ||
-            (r = strv_extend(&a, "-chardev")) < 0 || (r = strv_extendf(&a, "socket,id=notify,fd=%d", c->notify_fd)) < 0 ||
-            (r = strv_extend(&a, "-device")) < 0 || (r = strv_extend(&a, "virtconsole,bus=vser0.0,chardev=notify")) < 0)
+            (r = strv_extend(&a, "-chardev")) < 0 ||
+            (r = strv_extendf(&a, "socket,id=notify,fd=%d", c->notify_fd)) < 0 ||
+            (r = strv_extend(&a, "-device")) < 0 ||
+            (r = strv_extend(&a, "virtconsole,bus=vser0.0,chardev=notify")) < 0)
                 return r;
 
         if ((r = strv_extend(&a, "-chardev")) < 0 || (r = strv_extendf(&a, "socket,id=qmp,fd=%d", c->qmp_fd)) < 0 ||
@@ -114,4 +117,3 @@ int qemu_build_argv(const LaunchConfig *c, char ***ret) {
         *ret = TAKE_PTR(a);
         return 0;
 }
-

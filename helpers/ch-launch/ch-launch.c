@@ -39,6 +39,7 @@
 #include "config.h"
 #include "launch.h"
 #include "log.h"
+#include "main-func.h"
 #include "netdev.h"
 #include "path-util.h"
 #include "strv.h"
@@ -57,7 +58,6 @@
 #define GUEST_STATUS_INTERVAL (250 * USEC_PER_MSEC)
 /* How often, at most, refused lines on hvc0 are reported (with their count). */
 #define REFUSED_REPORT_INTERVAL (10 * USEC_PER_SEC)
-
 
 static const char *arg_name;
 
@@ -105,8 +105,7 @@ int launch_pass_fd(Launch *l, int fd) {
 
 /* ---- the journal ------------------------------------------------------- */
 
-static void journal_line(Launch *l, const char *source, int priority, const char *line, size_t len,
-                         bool continued) {
+static void journal_line(Launch *l, const char *source, int priority, const char *line, size_t len, bool continued) {
         char prio[2] = { (char) ('0' + priority), 0 };
         char escaped[LINE_MAX_BYTES * 4 + 1];
         size_t elen;
@@ -204,8 +203,8 @@ static int serial_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
 
         /* The interactive client sees what the journal sees; it is a viewer, so a
          * client that does not keep up misses output rather than stalling the guest. */
-        if (l->console_client_fd >= 0 && send(l->console_client_fd, buf, (size_t) k, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
-            errno != EAGAIN)
+        if (l->console_client_fd >= 0 &&
+            send(l->console_client_fd, buf, (size_t) k, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
                 console_client_close(l);
 
         if (l->serial_lines.n > 0)
@@ -463,8 +462,8 @@ static void hard_stop(Launch *l) {
         (void) l->backend->force_stop(l);
         l->stop_timer = sd_event_source_disable_unref(l->stop_timer);
         l->button_timer = sd_event_source_disable_unref(l->button_timer);
-        (void) sd_event_add_time_relative(l->event, &l->kill_timer, CLOCK_MONOTONIC, KILL_GRACE, 0,
-                                          kill_timer_fired, l);
+        (void) sd_event_add_time_relative(l->event, &l->kill_timer, CLOCK_MONOTONIC, KILL_GRACE, 0, kill_timer_fired,
+                                          l);
 }
 
 void launch_fail(Launch *l, const char *fmt, ...) {
@@ -496,8 +495,9 @@ static int button_timer_fired(sd_event_source *s, uint64_t usec, void *userdata)
                 return 0;
         if (l->backend->request_poweroff(l) >= 0)
                 log_info("Pressed the ACPI power button again.");
-        return sd_event_source_set_time_relative(s, POWER_BUTTON_REPEAT) < 0 ? 0 :
-               sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return sd_event_source_set_time_relative(s, POWER_BUTTON_REPEAT) < 0
+                       ? 0
+                       : sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -633,8 +633,10 @@ static int pick_hypervisor(Launch *l, char **ret_binary) {
         if (h < 0)
                 h = ch_path ? HYPERVISOR_CLOUD_HYPERVISOR : HYPERVISOR_QEMU;
         if (h == HYPERVISOR_CLOUD_HYPERVISOR && !ch_path)
-                return log_error_errno(-ENOENT, "%s: Hypervisor=cloud-hypervisor, but cloud-hypervisor is not in $PATH "
-                                                "(or set $COWVM_CLOUD_HYPERVISOR).", l->def->path);
+                return log_error_errno(-ENOENT,
+                                       "%s: Hypervisor=cloud-hypervisor, but cloud-hypervisor is not in $PATH "
+                                       "(or set $COWVM_CLOUD_HYPERVISOR).",
+                                       l->def->path);
         if (h == HYPERVISOR_QEMU && !qemu_path)
                 return log_error_errno(-ENOENT, "No hypervisor found: install cloud-hypervisor, or QEMU "
                                                 "(Debian: qemu-system-x86) for qemu-system-x86_64.");
@@ -669,30 +671,34 @@ static int setup_network(Launch *l) {
         vm_tap_name(d->name, ifname);
         r = bridge_lookup(d->bridge, &ifindex, &mtu);
         if (r == -ENODEV)
-                return log_error_errno(r, "Bridge %s does not exist: %m. Create it first (docs/networking.md: "
-                                          "a systemd-networkd .netdev with Kind=bridge), or change Bridge= "
-                                          "in %s or " COWVM_CONF ".", d->bridge, d->path);
+                return log_error_errno(r,
+                                       "Bridge %s does not exist: %m. Create it first (docs/networking.md: "
+                                       "a systemd-networkd .netdev with Kind=bridge), or change Bridge= "
+                                       "in %s or " COWVM_CONF ".",
+                                       d->bridge, d->path);
         if (r < 0)
                 return log_error_errno(r, "Failed to look up bridge %s: %m", d->bridge);
 
         r = tap_open(ifname, &fd);
         if (r == -EBUSY)
-                return log_error_errno(r, "A network interface named %s already exists: is VM %s running "
-                                          "outside vm@%s.service, or did something else create it? "
-                                          "cowvm never takes over an existing interface; if it is stale, "
-                                          "remove it with 'ip link delete %s'.",
+                return log_error_errno(r,
+                                       "A network interface named %s already exists: is VM %s running "
+                                       "outside vm@%s.service, or did something else create it? "
+                                       "cowvm never takes over an existing interface; if it is stale, "
+                                       "remove it with 'ip link delete %s'.",
                                        ifname, d->name, d->name, ifname);
         if (r == -ENOENT)
-                return log_error_errno(r, "Failed to create the tap device %s: /dev/net/tun is missing "
-                                          "(modprobe tun).", ifname);
+                return log_error_errno(r,
+                                       "Failed to create the tap device %s: /dev/net/tun is missing "
+                                       "(modprobe tun).",
+                                       ifname);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the tap device %s: %m", ifname);
 
         tap_host_mac(&d->mac, &host_mac);
         r = tap_attach(ifname, &host_mac, mtu, d->bridge);
         if (r == -EOPNOTSUPP)
-                return log_error_errno(r, "%s is not a bridge (Bridge= in %s or " COWVM_CONF ").", d->bridge,
-                                       d->path);
+                return log_error_errno(r, "%s is not a bridge (Bridge= in %s or " COWVM_CONF ").", d->bridge, d->path);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the tap device %s to bridge %s: %m", ifname, d->bridge);
 
@@ -1040,7 +1046,8 @@ static int run(int argc, char *argv[]) {
         if (l.backend->id == HYPERVISOR_CLOUD_HYPERVISOR && !kvm)
                 return log_error_errno(-EOPNOTSUPP,
                                        "Cloud Hypervisor needs KVM, which is not usable here (%s). "
-                                       "Set Hypervisor=qemu in %s.", accel_reason, l.def->path);
+                                       "Set Hypervisor=qemu in %s.",
+                                       accel_reason, l.def->path);
 
         /* Under systemd, vm@.service's RuntimeDirectory= made vmm_dir. */
         if (mkdir(l.def->runtime_dir, 0755) < 0 && errno != EEXIST)
@@ -1091,8 +1098,10 @@ static int run(int argc, char *argv[]) {
                 return r;
         r = l.backend->build_argv(&l.config, &args);
         if (r == -EINVAL)
-                return log_error_errno(r, "Cannot express the VM's paths on the %s command line "
-                                          "(a ',' in a path?).", hypervisor_to_string(l.backend->id));
+                return log_error_errno(r,
+                                       "Cannot express the VM's paths on the %s command line "
+                                       "(a ',' in a path?).",
+                                       hypervisor_to_string(l.backend->id));
         if (r < 0)
                 return log_oom();
 
@@ -1139,7 +1148,7 @@ static int run(int argc, char *argv[]) {
 
         launch_status(&l, "Starting %s (%s)...", hypervisor_to_string(l.backend->id), accel_reason);
         if (log_get_max_level() >= LOG_DEBUG)
-                STRV_FOREACH(a, args)
+                STRV_FOREACH (a, args)
                         log_debug("argv: %s", *a);
 
         r = spawn(&l, args);
@@ -1164,10 +1173,4 @@ static int run(int argc, char *argv[]) {
         return r; /* the exit code on_child() chose */
 }
 
-int main(int argc, char *argv[]) {
-        int r;
-
-        log_setup("ch-launch", LOG_TARGET_CONSOLE);
-        r = run(argc, argv);
-        return r < 0 ? EXIT_FAILURE : r;
-}
+DEFINE_MAIN_FUNCTION_WITH_POSITIVE_FAILURE("ch-launch", LOG_TARGET_CONSOLE, run);

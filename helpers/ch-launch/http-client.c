@@ -11,8 +11,7 @@
 #include "http-client.h"
 #include "macro.h"
 
-int http_format_request(const char *method, const char *endpoint, const char *body, char **ret,
-                        size_t *ret_len) {
+int http_format_request(const char *method, const char *endpoint, const char *body, char **ret, size_t *ret_len) {
         /* A PUT without a body still says "Content-Length: 0": HTTP/1.1 wants
          * a length on every request that may carry a body. */
         bool with_length = body || !streq(method, "GET");
@@ -25,8 +24,8 @@ int http_format_request(const char *method, const char *endpoint, const char *bo
         if (with_length)
                 (void) snprintf(length, sizeof length, "Content-Length: %zu\r\n", body ? strlen(body) : 0);
 
-        n = asprintf(&s, "%s " CH_API_PREFIX "%s HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n%s%s\r\n%s",
-                     method, endpoint, body ? "Content-Type: application/json\r\n" : "", length, strempty(body));
+        n = asprintf(&s, "%s " CH_API_PREFIX "%s HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n%s%s\r\n%s", method,
+                     endpoint, body ? "Content-Type: application/json\r\n" : "", length, strempty(body));
         if (n < 0)
                 return -ENOMEM;
         *ret = s;
@@ -125,8 +124,8 @@ static int wait_fd(int fd, short events, usec_t deadline) {
         }
 }
 
-int http_call(const char *socket_path, const char *method, const char *endpoint, const char *body,
-              usec_t timeout, char **ret_body) {
+int http_call(const char *socket_path, const char *method, const char *endpoint, const char *body, usec_t timeout,
+              char **ret_body) {
         _cleanup_free_ char *req = NULL, *buf = NULL;
         _cleanup_close_ int fd = -EBADF;
         struct sockaddr_un sa = { .sun_family = AF_UNIX };

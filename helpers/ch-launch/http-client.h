@@ -18,8 +18,7 @@
 
 /* "METHOD /api/v1/ENDPOINT HTTP/1.1" with Host, Accept, Content-Length (PUT
  * always carries one, 0 when there is no body) and a JSON body if given. */
-int http_format_request(const char *method, const char *endpoint, const char *body, char **ret,
-                        size_t *ret_len);
+int http_format_request(const char *method, const char *endpoint, const char *body, char **ret, size_t *ret_len);
 
 /* Parses a response in buf[0..len). Returns 0 and sets status and the body
  * span when complete, -EAGAIN when more bytes are needed (with eof, a body
@@ -31,5 +30,5 @@ int http_parse_response(const char *buf, size_t len, bool eof, unsigned *ret_sta
 /* Connects to `socket_path`, sends the request, waits at most `timeout` for
  * the whole response. Returns the HTTP status (> 0) and the body (may be
  * NULL) as a NUL-terminated string, or a negative errno. */
-int http_call(const char *socket_path, const char *method, const char *endpoint, const char *body,
-              usec_t timeout, char **ret_body);
+int http_call(const char *socket_path, const char *method, const char *endpoint, const char *body, usec_t timeout,
+              char **ret_body);

@@ -126,11 +126,21 @@ int json_string_decode(JsonSpan v, char *buf, size_t size) {
                         if (++p >= e)
                                 return -EINVAL;
                         switch (*p) {
-                        case 'n': c = '\n'; break;
-                        case 't': c = '\t'; break;
-                        case 'r': c = '\r'; break;
-                        case 'b': c = '\b'; break;
-                        case 'f': c = '\f'; break;
+                        case 'n':
+                                c = '\n';
+                                break;
+                        case 't':
+                                c = '\t';
+                                break;
+                        case 'r':
+                                c = '\r';
+                                break;
+                        case 'b':
+                                c = '\b';
+                                break;
+                        case 'f':
+                                c = '\f';
+                                break;
                         case 'u': {
                                 unsigned u = 0;
                                 if (e - p < 5)
@@ -151,7 +161,8 @@ int json_string_decode(JsonSpan v, char *buf, size_t size) {
                                 c = u > 0 && u < 0x80 ? (char) u : '?';
                                 break;
                         }
-                        default: c = *p; /* \" \\ \/ */
+                        default:
+                                c = *p; /* \" \\ \/ */
                         }
                 }
                 if (n + 1 >= size)

@@ -54,11 +54,8 @@ typedef struct LaunchConfig {
         int vhost_user_fd;
 } LaunchConfig;
 
-#define LAUNCH_CONFIG_NULL                                                                       \
-        {                                                                                        \
-                .net_fd = -1, .event_monitor_fd = -1, .qmp_fd = -1, .serial_fd = -1, .notify_fd = -1, \
-                .vhost_user_fd = -1                                                              \
-        }
+#define LAUNCH_CONFIG_NULL                                                                                            \
+        { .net_fd = -1, .event_monitor_fd = -1, .qmp_fd = -1, .serial_fd = -1, .notify_fd = -1, .vhost_user_fd = -1 }
 
 typedef struct Launch Launch;
 
@@ -89,8 +86,8 @@ struct Launch {
         sd_event *event;
 
         char *api_socket, *serial_socket, *console_socket;
-        char mac[18];             /* the guest's, as LaunchConfig.mac points to it */
-        char tap_name[IFNAMSIZ];  /* empty: no NIC */
+        char mac[18];            /* the guest's, as LaunchConfig.mac points to it */
+        char tap_name[IFNAMSIZ]; /* empty: no NIC */
         /* The hypervisor's own uid and gid (vm-uid.h), and /dev/kvm's group
          * as its one supplementary group when KVM needs it ((gid_t) -1: none). */
         VmUid vm_uid;
@@ -119,7 +116,7 @@ struct Launch {
         sd_event_source *guest_status_timer;
         char guest_status[GUEST_STATUS_MAX + 1];
         bool guest_status_pending, guest_reported_ready;
-        unsigned guest_refused; /* lines refused since the last report */
+        unsigned guest_refused;  /* lines refused since the last report */
         unsigned notify_dropped; /* other hvc0 lines dropped while the journal was full */
         usec_t guest_refused_reported;
         int stderr_fd;
@@ -138,7 +135,7 @@ struct Launch {
 
         bool vmm_running, ready, stopping, forced, exiting;
         MachineRegistration machine; /* systemd-machined's view of the VM */
-        char *failure; /* why the exit status will be non-zero */
+        char *failure;               /* why the exit status will be non-zero */
 
         void *backend_data;
 };

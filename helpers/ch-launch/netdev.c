@@ -26,7 +26,7 @@ void ether_addr_format(const struct ether_addr *a, char ret[static 18]) {
 }
 
 static int ifreq_init(struct ifreq *ifr, const char *ifname) {
-        *ifr = (struct ifreq){};
+        *ifr = (struct ifreq) {};
         if (strlen(ifname) >= sizeof ifr->ifr_name)
                 return -EINVAL;
         strcpy(ifr->ifr_name, ifname);

@@ -12,6 +12,7 @@
 
 #include "inject.h"
 #include "log.h"
+#include "main-func.h"
 #include "macro.h"
 #include "safe-fs.h"
 #include "vm-definition.h"
@@ -20,8 +21,6 @@ static int run(int argc, char *argv[]) {
         _cleanup_vm_definition_free_ VmDefinition *d = NULL;
         _cleanup_close_ int root_fd = -EBADF, base_fd = -EBADF;
         int r;
-
-        log_setup("config-inject", LOG_TARGET_CONSOLE);
 
         if (argc != 2 || argv[1][0] == '-') {
                 log_error("Usage: config-inject NAME (run by vm@NAME.service)");
@@ -63,6 +62,4 @@ static int run(int argc, char *argv[]) {
         return 0;
 }
 
-int main(int argc, char *argv[]) {
-        return run(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+DEFINE_MAIN_FUNCTION("config-inject", LOG_TARGET_CONSOLE, run);

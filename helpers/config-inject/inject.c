@@ -204,7 +204,7 @@ static int memstream_finish(FILE *f, char **buf, char **ret) {
 /* ---- /etc/fstab ----------------------------------------------------------- */
 
 static bool fstab_source_is_block_device(const char *spec, size_t n) {
-        static const char *const prefixes[] = {"LABEL=", "UUID=", "PARTUUID=", "PARTLABEL=", "ID=", "/dev/"};
+        static const char *const prefixes[] = { "LABEL=", "UUID=", "PARTUUID=", "PARTLABEL=", "ID=", "/dev/" };
 
         for (size_t i = 0; i < ELEMENTSOF(prefixes); i++)
                 if (n >= strlen(prefixes[i]) && strncmp(spec, prefixes[i], strlen(prefixes[i])) == 0)
@@ -544,7 +544,7 @@ int inject_password(const InjectContext *c) {
 
 void passwd_entry_done(PasswdEntry *e) {
         free(e->home);
-        *e = (PasswdEntry){};
+        *e = (PasswdEntry) {};
 }
 
 int passwd_lookup(const char *in, const char *user, PasswdEntry *ret) {
@@ -587,7 +587,7 @@ int passwd_lookup(const char *in, const char *user, PasswdEntry *ret) {
                         return -ENOMEM;
                 if (!path_is_normalized(home) || string_has_cc(home))
                         return -EUCLEAN;
-                *ret = (PasswdEntry){.uid = uid, .gid = gid, .home = TAKE_PTR(home)};
+                *ret = (PasswdEntry) { .uid = uid, .gid = gid, .home = TAKE_PTR(home) };
                 return 0;
         }
         return -ESRCH;
@@ -713,7 +713,8 @@ int inject_authorized_keys(const InjectContext *c) {
                 /* Only clean up after an earlier definition, never fail for it. */
                 _cleanup_free_ char *passwd = NULL;
 
-                if (safe_read_file_at(c->root_fd, "/etc/passwd", INJECT_READ_MAX, &passwd, &(size_t){0}, NULL) < 0 ||
+                if (safe_read_file_at(c->root_fd, "/etc/passwd", INJECT_READ_MAX, &passwd, &(size_t) { 0 }, NULL) <
+                            0 ||
                     passwd_lookup(passwd, d->user, &pw) < 0)
                         return 0;
                 file = path_join3(pw.home, ".ssh", "authorized_keys");

@@ -42,6 +42,7 @@
 
 #include "disk-limit.h"
 #include "log.h"
+#include "main-func.h"
 #include "mount-util.h"
 #include "parse-util.h"
 #include "path-util.h"
@@ -806,13 +807,11 @@ static int run(int argc, char *argv[]) {
                 const char *verb;
                 int (*run)(const char *name);
         } verbs[] = {
-                {"start", verb_start},
-                {"stop", verb_stop},
-                {"mount-ephemeral", verb_mount_ephemeral},
-                {"umount-ephemeral", verb_umount_ephemeral},
+                { "start", verb_start },
+                { "stop", verb_stop },
+                { "mount-ephemeral", verb_mount_ephemeral },
+                { "umount-ephemeral", verb_umount_ephemeral },
         };
-
-        log_setup("overlay-prepare", LOG_TARGET_CONSOLE);
 
         for (size_t i = 0; argc == 3 && i < ELEMENTSOF(verbs); i++)
                 if (streq(argv[1], verbs[i].verb))
@@ -820,6 +819,4 @@ static int run(int argc, char *argv[]) {
         return log_error_errno(EINVAL, "Usage: overlay-prepare start|stop|mount-ephemeral|umount-ephemeral NAME");
 }
 
-int main(int argc, char *argv[]) {
-        return run(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+DEFINE_MAIN_FUNCTION("overlay-prepare", LOG_TARGET_CONSOLE, run);

@@ -87,9 +87,8 @@ int virtiofsd_build_argv(VirtiofsdFlavour flavour, const char *binary, const cha
                     (r = strv_extend(&a, "--cache")) < 0 || (r = strv_extend(&a, caches[cache])) < 0 ||
                     (r = strv_extend(&a, "--sandbox")) < 0 || (r = strv_extend(&a, "namespace")) < 0)
                         return r;
-                if (thread_pool_size > 0 &&
-                    ((r = strv_extend(&a, "--thread-pool-size")) < 0 ||
-                     (r = strv_extend_unsigned(&a, "", thread_pool_size)) < 0))
+                if (thread_pool_size > 0 && ((r = strv_extend(&a, "--thread-pool-size")) < 0 ||
+                                             (r = strv_extend_unsigned(&a, "", thread_pool_size)) < 0))
                         return r;
         } else {
                 /* The C virtiofsd splits -o values at ',' with no escaping: a

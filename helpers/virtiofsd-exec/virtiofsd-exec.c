@@ -17,6 +17,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
+#include "main-func.h"
 #include "strv.h"
 #include "virtiofsd-argv.h"
 #include "vm-definition.h"
@@ -85,7 +86,8 @@ static int find_virtiofsd(const char **ret_binary, VirtiofsdFlavour *ret_flavour
                 if (f < 0)
                         return log_error_errno(-EINVAL,
                                                "Cannot tell which virtiofsd %s is from its --version output; "
-                                               "set $COWVM_VIRTIOFSD_FLAVOUR=rust or c.", e);
+                                               "set $COWVM_VIRTIOFSD_FLAVOUR=rust or c.",
+                                               e);
                 *ret_binary = e;
                 *ret_flavour = f;
                 return 0;
@@ -102,10 +104,9 @@ static int find_virtiofsd(const char **ret_binary, VirtiofsdFlavour *ret_flavour
                 *ret_flavour = VIRTIOFSD_C;
                 return 0;
         }
-        return log_error_errno(-ENOENT,
-                               "virtiofsd not found: looked for " VIRTIOFSD_RUST_PATH " and " VIRTIOFSD_C_PATH
-                               ". Install the 'virtiofsd' package (Debian >= 13) or 'qemu-system-common' "
-                               "(Debian 12), or point $COWVM_VIRTIOFSD at one.");
+        return log_error_errno(-ENOENT, "virtiofsd not found: looked for " VIRTIOFSD_RUST_PATH " and " VIRTIOFSD_C_PATH
+                                        ". Install the 'virtiofsd' package (Debian >= 13) or 'qemu-system-common' "
+                                        "(Debian 12), or point $COWVM_VIRTIOFSD at one.");
 }
 
 static int run(int argc, char *argv[]) {
@@ -145,8 +146,8 @@ static int run(int argc, char *argv[]) {
         r = virtiofsd_build_argv(flavour, binary, def->root_dir, fd, def->virtiofs_cache,
                                  def->virtiofs_thread_pool_size, &args);
         if (r == -EINVAL)
-                return log_error_errno(r, "Cannot pass '%s' to the %s virtiofsd (',' in the path).",
-                                       def->root_dir, virtiofsd_flavour_to_string(flavour));
+                return log_error_errno(r, "Cannot pass '%s' to the %s virtiofsd (',' in the path).", def->root_dir,
+                                       virtiofsd_flavour_to_string(flavour));
         if (r < 0)
                 return log_oom();
 
@@ -155,7 +156,7 @@ static int run(int argc, char *argv[]) {
                 return log_error_errno(errno, "Failed to clear FD_CLOEXEC on fd %d: %m", fd);
 
         if (log_get_max_level() >= LOG_DEBUG) {
-                STRV_FOREACH(a, args)
+                STRV_FOREACH (a, args)
                         log_debug("argv: %s", *a);
         }
 
@@ -163,7 +164,4 @@ static int run(int argc, char *argv[]) {
         return log_error_errno(errno, "Failed to execute %s: %m", binary);
 }
 
-int main(int argc, char *argv[]) {
-        log_setup("virtiofsd-exec", LOG_TARGET_CONSOLE);
-        return run(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+DEFINE_MAIN_FUNCTION("virtiofsd-exec", LOG_TARGET_CONSOLE, run);

@@ -174,7 +174,7 @@ void context_init(InjectContext *c, const char *root, const char *base, const Vm
                 fixture_fail("open root", root);
         if (base && safe_fs_open_root(base, &base_fd) < 0)
                 fixture_fail("open base", base);
-        *c = (InjectContext){
+        *c = (InjectContext) {
                 .root_fd = root_fd,
                 .root_path = root,
                 .base_fd = base_fd,

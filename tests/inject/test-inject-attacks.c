@@ -127,7 +127,7 @@ static void plant_shadow_fifo(const Tree *t) {
 
 static void plant_shadow_socket(const Tree *t) {
         _cleanup_free_ char *p = p2(t->root, "etc/shadow");
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
         unlink(p);
@@ -351,68 +351,69 @@ static void verify_hosts_at_limit(const Tree *t) {
 }
 
 static const Case cases[] = {
-        {"etc is a symlink to /", "", plant_etc_to_slash, EXPECT_OK, NULL, verify_etc_to_slash, false},
-        {"etc is a ../../ chain", "", plant_etc_dotdot, EXPECT_FAIL, "symbolic link", NULL, false},
-        {"/etc/hostname -> host /etc/passwd", "", plant_hostname_to_host_passwd, EXPECT_OK,
-         "'/etc/hostname' in the VM root", verify_hostname_replaced, false},
-        {"/etc/hostname -> absolute path outside", "", plant_hostname_to_outside, EXPECT_OK,
-         "'/etc/hostname' in the VM root", verify_hostname_replaced, false},
-        {"/etc/shadow is a FIFO", "[Guest]\nPasswordHash=" HASH "\n", plant_shadow_fifo, EXPECT_FAIL,
-         "'/etc/shadow' in the VM root", NULL, false},
-        {"/etc/shadow is a listening socket", "[Guest]\nPasswordHash=" HASH "\n", plant_shadow_socket, EXPECT_FAIL,
-         "not a regular file", NULL, false},
-        {"/etc/shadow is /dev/null's device node", "[Guest]\nPasswordHash=" HASH "\n", plant_shadow_device,
-         EXPECT_FAIL, "not a regular file", NULL, true},
-        {"/etc/hostname is a directory", "", plant_hostname_dir, EXPECT_FAIL, "'/etc/hostname' in the VM root",
-         verify_hostname_dir, false},
-        {"/root/.ssh -> host /root/.ssh", "[Guest]\nSSHAuthorizedKey=" KEY "\n", plant_ssh_dir_to_host, EXPECT_FAIL,
-         "'/root/.ssh' in the VM root", NULL, false},
-        {"/root/.ssh -> absolute path outside", "[Guest]\nSSHAuthorizedKey=" KEY "\n", plant_ssh_dir_to_outside,
-         EXPECT_FAIL, "is a symbolic link", NULL, false},
-        {"authorized_keys hard-linked to a file outside", "[Guest]\nSSHAuthorizedKey=" KEY "\n", plant_keys_hardlink,
-         EXPECT_OK, NULL, verify_keys_hardlink, false},
-        {"/etc/machine-id hard-linked to a file outside", "", plant_machine_id_hardlink, EXPECT_OK, NULL, NULL, false},
-        {"/etc/shadow hard-linked into another VM's root", "[Guest]\nPasswordHash=" HASH "\n",
-         plant_shadow_hardlink_other_vm, EXPECT_OK, NULL, NULL, false},
-        {"/etc/passwd -> /proc/self/root/etc/passwd", "[Guest]\nSSHAuthorizedKey=" KEY "\n",
-         plant_passwd_proc_self_root, EXPECT_FAIL, "'/etc/passwd' in the VM root", NULL, false},
-        {"/etc/systemd/network -> /proc/self/root/...", "[Network]\nDHCP=yes\n", plant_network_dir_proc_self_root,
-         EXPECT_FAIL, "'/etc/systemd/network'", NULL, false},
-        {"/etc/systemd -> absolute path outside", "[Network]\nDHCP=yes\n", plant_systemd_dir_absolute_outside,
-         EXPECT_FAIL, "'/etc/systemd/network'", NULL, false},
-        {"/etc/systemd -> another VM's root", "[Network]\nDHCP=yes\n", plant_systemd_dir_other_vm, EXPECT_FAIL,
-         "'/etc/systemd/network'", NULL, false},
-        {"/etc/hosts is a symlink loop", "", plant_hosts_loop, EXPECT_FAIL, "'/etc/hosts' in the VM root", NULL,
-         false},
-        {"/etc/systemd is a directory symlink loop", "", plant_dir_loop, EXPECT_FAIL, "'/etc/systemd/system'", NULL,
-         false},
-        {"/etc/shadow is a 10 GiB sparse file", "[Guest]\nPasswordHash=" HASH "\n", plant_sparse_shadow, EXPECT_FAIL,
-         "'/etc/shadow' in the VM root", NULL, false},
-        {"home directory /../../etc in passwd", "[Guest]\nSSHAuthorizedKey=" KEY "\n", plant_home_dotdot, EXPECT_FAIL,
-         "not a normalized absolute path", NULL, false},
-        {"passwd with a 20 MiB line", "[Guest]\nSSHAuthorizedKey=" KEY "\n", plant_passwd_huge_line, EXPECT_FAIL,
-         "'/etc/passwd' in the VM root", NULL, false},
-        {"passwd with a 2 MiB line before root's", "[Guest]\nSSHAuthorizedKey=" KEY "\n", plant_passwd_long_gecos,
-         EXPECT_OK, NULL, verify_keys_hardlink, false},
-        {"/root -> absolute path outside", "[Guest]\nSSHAuthorizedKey=" KEY "\n", plant_home_to_outside, EXPECT_FAIL,
-         "'/root'", NULL, false},
-        {"/root/.ssh is a regular file", "[Guest]\nSSHAuthorizedKey=" KEY "\n", plant_ssh_dir_is_file, EXPECT_FAIL,
-         "'/root/.ssh' in the VM root", NULL, false},
-        {"an SSH host key is a FIFO", "", plant_host_key_fifo, EXPECT_OK, "ssh_host_ed25519_key", NULL, false},
-        {"/etc/fstab -> host /etc/fstab", "", plant_fstab_to_host, EXPECT_FAIL, "'/etc/fstab' in the VM root", NULL,
-         false},
-        {"a .wants directory is a file", "", plant_wants_dir_is_file, EXPECT_FAIL,
-         "'/etc/systemd/system/multi-user.target.wants'", NULL, false},
-        {"/etc/netplan -> absolute path outside", "[Network]\nDHCP=yes\n", plant_netplan_to_outside, EXPECT_FAIL,
-         "'/etc/netplan' in the VM root", NULL, false},
-        {"/etc/hostname hard-linked to a set-uid binary", "", plant_hostname_setuid_hardlink, EXPECT_OK, NULL,
-         verify_hostname_not_setuid, false},
-        {"/etc/fstab just under the read limit, longer once edited", "", plant_fstab_near_limit, EXPECT_OK,
-         "Leaving '/etc/fstab'", verify_fstab_near_limit, false},
-        {"/etc/hosts at the read limit", "", plant_hosts_at_limit, EXPECT_OK, "Leaving '/etc/hosts'",
-         verify_hosts_at_limit, false},
-        {"/etc/shadow contains a NUL byte", "[Guest]\nPasswordHash=" HASH "\n", plant_shadow_nul, EXPECT_FAIL,
-         "NUL byte", NULL, false},
+        { "etc is a symlink to /", "", plant_etc_to_slash, EXPECT_OK, NULL, verify_etc_to_slash, false },
+        { "etc is a ../../ chain", "", plant_etc_dotdot, EXPECT_FAIL, "symbolic link", NULL, false },
+        { "/etc/hostname -> host /etc/passwd", "", plant_hostname_to_host_passwd, EXPECT_OK,
+          "'/etc/hostname' in the VM root", verify_hostname_replaced, false },
+        { "/etc/hostname -> absolute path outside", "", plant_hostname_to_outside, EXPECT_OK,
+          "'/etc/hostname' in the VM root", verify_hostname_replaced, false },
+        { "/etc/shadow is a FIFO", "[Guest]\nPasswordHash=" HASH "\n", plant_shadow_fifo, EXPECT_FAIL,
+          "'/etc/shadow' in the VM root", NULL, false },
+        { "/etc/shadow is a listening socket", "[Guest]\nPasswordHash=" HASH "\n", plant_shadow_socket, EXPECT_FAIL,
+          "not a regular file", NULL, false },
+        { "/etc/shadow is /dev/null's device node", "[Guest]\nPasswordHash=" HASH "\n", plant_shadow_device,
+          EXPECT_FAIL, "not a regular file", NULL, true },
+        { "/etc/hostname is a directory", "", plant_hostname_dir, EXPECT_FAIL, "'/etc/hostname' in the VM root",
+          verify_hostname_dir, false },
+        { "/root/.ssh -> host /root/.ssh", "[Guest]\nSSHAuthorizedKey=" KEY "\n", plant_ssh_dir_to_host, EXPECT_FAIL,
+          "'/root/.ssh' in the VM root", NULL, false },
+        { "/root/.ssh -> absolute path outside", "[Guest]\nSSHAuthorizedKey=" KEY "\n", plant_ssh_dir_to_outside,
+          EXPECT_FAIL, "is a symbolic link", NULL, false },
+        { "authorized_keys hard-linked to a file outside", "[Guest]\nSSHAuthorizedKey=" KEY "\n", plant_keys_hardlink,
+          EXPECT_OK, NULL, verify_keys_hardlink, false },
+        { "/etc/machine-id hard-linked to a file outside", "", plant_machine_id_hardlink, EXPECT_OK, NULL, NULL,
+          false },
+        { "/etc/shadow hard-linked into another VM's root", "[Guest]\nPasswordHash=" HASH "\n",
+          plant_shadow_hardlink_other_vm, EXPECT_OK, NULL, NULL, false },
+        { "/etc/passwd -> /proc/self/root/etc/passwd", "[Guest]\nSSHAuthorizedKey=" KEY "\n",
+          plant_passwd_proc_self_root, EXPECT_FAIL, "'/etc/passwd' in the VM root", NULL, false },
+        { "/etc/systemd/network -> /proc/self/root/...", "[Network]\nDHCP=yes\n", plant_network_dir_proc_self_root,
+          EXPECT_FAIL, "'/etc/systemd/network'", NULL, false },
+        { "/etc/systemd -> absolute path outside", "[Network]\nDHCP=yes\n", plant_systemd_dir_absolute_outside,
+          EXPECT_FAIL, "'/etc/systemd/network'", NULL, false },
+        { "/etc/systemd -> another VM's root", "[Network]\nDHCP=yes\n", plant_systemd_dir_other_vm, EXPECT_FAIL,
+          "'/etc/systemd/network'", NULL, false },
+        { "/etc/hosts is a symlink loop", "", plant_hosts_loop, EXPECT_FAIL, "'/etc/hosts' in the VM root", NULL,
+          false },
+        { "/etc/systemd is a directory symlink loop", "", plant_dir_loop, EXPECT_FAIL, "'/etc/systemd/system'", NULL,
+          false },
+        { "/etc/shadow is a 10 GiB sparse file", "[Guest]\nPasswordHash=" HASH "\n", plant_sparse_shadow, EXPECT_FAIL,
+          "'/etc/shadow' in the VM root", NULL, false },
+        { "home directory /../../etc in passwd", "[Guest]\nSSHAuthorizedKey=" KEY "\n", plant_home_dotdot, EXPECT_FAIL,
+          "not a normalized absolute path", NULL, false },
+        { "passwd with a 20 MiB line", "[Guest]\nSSHAuthorizedKey=" KEY "\n", plant_passwd_huge_line, EXPECT_FAIL,
+          "'/etc/passwd' in the VM root", NULL, false },
+        { "passwd with a 2 MiB line before root's", "[Guest]\nSSHAuthorizedKey=" KEY "\n", plant_passwd_long_gecos,
+          EXPECT_OK, NULL, verify_keys_hardlink, false },
+        { "/root -> absolute path outside", "[Guest]\nSSHAuthorizedKey=" KEY "\n", plant_home_to_outside, EXPECT_FAIL,
+          "'/root'", NULL, false },
+        { "/root/.ssh is a regular file", "[Guest]\nSSHAuthorizedKey=" KEY "\n", plant_ssh_dir_is_file, EXPECT_FAIL,
+          "'/root/.ssh' in the VM root", NULL, false },
+        { "an SSH host key is a FIFO", "", plant_host_key_fifo, EXPECT_OK, "ssh_host_ed25519_key", NULL, false },
+        { "/etc/fstab -> host /etc/fstab", "", plant_fstab_to_host, EXPECT_FAIL, "'/etc/fstab' in the VM root", NULL,
+          false },
+        { "a .wants directory is a file", "", plant_wants_dir_is_file, EXPECT_FAIL,
+          "'/etc/systemd/system/multi-user.target.wants'", NULL, false },
+        { "/etc/netplan -> absolute path outside", "[Network]\nDHCP=yes\n", plant_netplan_to_outside, EXPECT_FAIL,
+          "'/etc/netplan' in the VM root", NULL, false },
+        { "/etc/hostname hard-linked to a set-uid binary", "", plant_hostname_setuid_hardlink, EXPECT_OK, NULL,
+          verify_hostname_not_setuid, false },
+        { "/etc/fstab just under the read limit, longer once edited", "", plant_fstab_near_limit, EXPECT_OK,
+          "Leaving '/etc/fstab'", verify_fstab_near_limit, false },
+        { "/etc/hosts at the read limit", "", plant_hosts_at_limit, EXPECT_OK, "Leaving '/etc/hosts'",
+          verify_hosts_at_limit, false },
+        { "/etc/shadow contains a NUL byte", "[Guest]\nPasswordHash=" HASH "\n", plant_shadow_nul, EXPECT_FAIL,
+          "NUL byte", NULL, false },
 };
 
 /* Host files a confused helper would hit first. */
@@ -441,8 +442,8 @@ static void run_case(const Case *k) {
         _cleanup_free_ char *root = p2(dir, "root"), *base = p2(dir, "base"), *outside = p2(dir, "outside"),
                             *other = p2(dir, "other"), *text = NULL, *log = NULL;
         char *before[4] = {}, *after[4] = {};
-        const char *watched[] = {base, outside, other};
-        Tree t = {dir, root, outside, other};
+        const char *watched[] = { base, outside, other };
+        Tree t = { dir, root, outside, other };
         InjectContext c;
         VmDefinition *d;
         int r;
@@ -515,7 +516,7 @@ static void test_no_openat2(void) {
                 BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
                 BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         };
-        struct sock_fprog prog = {.len = ELEMENTSOF(filter), .filter = filter};
+        struct sock_fprog prog = { .len = ELEMENTSOF(filter), .filter = filter };
         int status;
         pid_t pid;
 

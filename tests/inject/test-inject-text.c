@@ -117,8 +117,8 @@ static void test_passwd(void) {
 
 static void test_authorized_keys(void) {
         _cleanup_free_ char *out = NULL, *out2 = NULL, *out3 = NULL;
-        char *keys[] = {"ssh-ed25519 AAAA1 a@b", "ssh-rsa AAAA2 c@d", NULL};
-        char *keys2[] = {"ssh-ed25519 AAAA3 e@f", NULL};
+        char *keys[] = { "ssh-ed25519 AAAA1 a@b", "ssh-rsa AAAA2 c@d", NULL };
+        char *keys2[] = { "ssh-ed25519 AAAA3 e@f", NULL };
 
         CHECK(authorized_keys_rewrite("ssh-ed25519 GUEST own@key", keys, &out) == 0);
         CHECK_STREQ(out, "ssh-ed25519 GUEST own@key\n"

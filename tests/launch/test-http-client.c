@@ -38,8 +38,8 @@ int main(void) {
         CHECK(http_format_request("PUT", "", NULL, &s, &len) == -EINVAL);
 
         /* 204 as CH sends for vm.power-button: no body even without a length. */
-        CHECK(parse("HTTP/1.1 204 No Content\r\nServer: Cloud Hypervisor API\r\n\r\n", false, &status, &body,
-                    &blen) == 0);
+        CHECK(parse("HTTP/1.1 204 No Content\r\nServer: Cloud Hypervisor API\r\n\r\n", false, &status, &body, &blen) ==
+              0);
         CHECK(status == 204 && blen == 0);
         /* 200 with a body, headers in any case. */
         CHECK(parse("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello", false, &status, &body, &blen) == 0);

@@ -70,7 +70,7 @@ static void test_names_and_macs(void) {
         CHECK(strlen(s) == 17 && s[2] == ':' && s[14] == ':');
 
         /* The tap's own MAC: FE, then the guest's last five bytes. */
-        struct ether_addr g = {{0x02, 0x11, 0x22, 0x33, 0x44, 0x55}}, h;
+        struct ether_addr g = { { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 } }, h;
         tap_host_mac(&g, &h);
         ether_addr_format(&h, s);
         CHECK_STR(s, "fe:11:22:33:44:55");
@@ -91,7 +91,7 @@ static int ifflags(const char *ifname) {
 
 static void test_kernel(void) {
         _cleanup_close_ int s = -EBADF, fd = -EBADF, fd2 = -EBADF, stale = -EBADF;
-        struct ether_addr guest = {{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}}, host;
+        struct ether_addr guest = { { 0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee } }, host;
         struct ifreq ifr = {};
         unsigned mtu;
         int ifindex;

@@ -8,22 +8,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(expr)                                                                              \
-        do {                                                                                     \
-                if (!(expr)) {                                                                   \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr); \
-                        abort();                                                                 \
-                }                                                                                \
+#define CHECK(expr)                                                                                                   \
+        do {                                                                                                          \
+                if (!(expr)) {                                                                                        \
+                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr);                      \
+                        abort();                                                                                      \
+                }                                                                                                     \
         } while (0)
 
-#define CHECK_STR(a, b)                                                                          \
-        do {                                                                                     \
-                const char *_a = (a), *_b = (b);                                                 \
-                if (!_a || !_b || strcmp(_a, _b) != 0) {                                         \
-                        fprintf(stderr, "%s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__,         \
-                                _a ?: "(null)", _b ?: "(null)");                                 \
-                        abort();                                                                 \
-                }                                                                                \
+#define CHECK_STR(a, b)                                                                                               \
+        do {                                                                                                          \
+                const char *_a = (a), *_b = (b);                                                                      \
+                if (!_a || !_b || strcmp(_a, _b) != 0) {                                                              \
+                        fprintf(stderr, "%s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__, _a ?: "(null)",              \
+                                _b ?: "(null)");                                                                      \
+                        abort();                                                                                      \
+                }                                                                                                     \
         } while (0)
 
 /* argv as one string, arguments separated by '|', for readable comparisons. */

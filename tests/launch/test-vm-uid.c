@@ -35,7 +35,7 @@ static char *read_file(const char *path) {
 }
 
 static void test_candidates(void) {
-        const char *names[] = {"web", "db", "a", "a-very-long-vm-name-0123456789", "web2"};
+        const char *names[] = { "web", "db", "a", "a-very-long-vm-name-0123456789", "web2" };
 
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 uid_t first = vm_uid_candidate(names[i], 0);

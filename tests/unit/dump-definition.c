@@ -12,7 +12,7 @@
 #include "vm-definition.h"
 
 static void print_list(const char *key, char **l) {
-        STRV_FOREACH(s, l)
+        STRV_FOREACH (s, l)
                 printf("%s=%s\n", key, *s);
 }
 
@@ -58,7 +58,7 @@ int main(int argc, char *argv[]) {
         print_list("dns", d->dns);
         printf("virtiofs_cache=%s\nvirtiofs_thread_pool_size=%u\n", virtiofs_cache_to_string(d->virtiofs_cache),
                d->virtiofs_thread_pool_size);
-        printf("upper_dir=%s\nwork_dir=%s\nroot_dir=%s\nvirtiofsd_socket=%s\n", d->upper_dir, d->work_dir,
-               d->root_dir, d->virtiofsd_socket);
+        printf("upper_dir=%s\nwork_dir=%s\nroot_dir=%s\nvirtiofsd_socket=%s\n", d->upper_dir, d->work_dir, d->root_dir,
+               d->virtiofsd_socket);
         return EXIT_SUCCESS;
 }
