@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layer-chain.h"
 #include "overlay-util.h"
 
 char *overlay_escape_path(const char *path) {
@@ -21,9 +22,13 @@ char *overlay_escape_path(const char *path) {
 }
 
 int overlay_mount_options(const VmDefinition *d, char **ret) {
-        _cleanup_free_ char *lower = overlay_escape_path(d->base_dir), *upper = overlay_escape_path(d->upper_dir),
+        _cleanup_free_ char *lower = NULL, *upper = overlay_escape_path(d->upper_dir),
                             *work = overlay_escape_path(d->work_dir);
 
+        /* A chain that cannot be read (a broken parent record) mounts the
+         * base alone; overlay-prepare refuses to start such a VM, saying why. */
+        if (layer_chain_lowerdir(d, &lower) < 0)
+                lower = overlay_escape_path(d->base_dir);
         if (!lower || !upper || !work)
                 return -ENOMEM;
         if (asprintf(ret, "lowerdir=%s,upperdir=%s,workdir=%s,%s", lower, upper, work,

@@ -36,5 +36,6 @@
  * preceded by '\' (':' separates lower layers, ',' separates options). */
 char *overlay_escape_path(const char *path);
 
-/* "lowerdir=...,upperdir=...,workdir=...," and the flags above. */
+/* "lowerdir=...,upperdir=...,workdir=...," and the flags above; lowerdir is
+ * the VM's layer chain (layer-chain.h). */
 int overlay_mount_options(const VmDefinition *d, char **ret);

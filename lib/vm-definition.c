@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "layer-chain.h"
 #include "log.h"
 #include "parse-util.h"
 #include "path-util.h"
@@ -1055,6 +1056,9 @@ int vm_definition_resolve_boot_files(VmDefinition *d) {
                 return log_oom();
         r = resolve_in_base(base_fd, d, d->initrd, initrds, &d->initrd_path);
         if (r < 0)
+                return log_oom();
+        /* A base standing on parents: through all its layers. */
+        if (layer_chain_resolve_boot_files(d) < 0)
                 return log_oom();
         return 0;
 }

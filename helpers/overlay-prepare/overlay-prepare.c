@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -41,12 +42,16 @@
 #include <unistd.h>
 
 #include "disk-limit.h"
+#include "layer-chain.h"
 #include "log.h"
 #include "main-func.h"
 #include "mount-util.h"
+#include "overlay-util.h"
 #include "parse-util.h"
 #include "path-util.h"
 #include "safe-fs.h"
+#include "strv.h"
+#include "unit-name.h"
 #include "vm-definition.h"
 
 #define BASE_RECORD "base"
@@ -87,6 +92,168 @@ static int check_base_is_not_host_data(const VmDefinition *d) {
         return 0;
 }
 
+static int base_identity(int base_fd, char **ret);
+
+/* ---- the layers below the upper (layer-chain.h) --------------------------- */
+
+static int log_chain_error(const VmDefinition *d, int error) {
+        _cleanup_free_ char *parent = NULL;
+
+        if (error == -ELOOP)
+                return log_error_errno(error,
+                                       "The bases below base '%s' of VM '%s' form a loop or are more than %d deep; "
+                                       "check the parent records (.NAME.parent) in %s/bases.",
+                                       d->base, d->name, LAYER_CHAIN_MAX_BASES, cowvm_state_dir());
+        if (error == -EBADMSG)
+                return log_error_errno(error,
+                                       "A layer record of VM '%s' is malformed: '%s/snapshots' or a parent record "
+                                       "(.NAME.parent) below base '%s' in %s/bases.",
+                                       d->name, d->state_dir, d->base, cowvm_state_dir());
+        return log_error_errno(error, "Failed to read the layers of VM '%s': %m", d->name);
+}
+
+/* Every layer must be there and be what it says: a missing snapshot layer
+ * or parent base would silently give the guest another tree. */
+static int check_layer(const VmDefinition *d, const char *dir, bool own) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *resolved = NULL, *buf = NULL;
+        const char *why;
+        int r;
+
+        r = safe_fs_open_root(dir, &fd);
+        if (r < 0 && own)
+                return log_error_errno(r,
+                                       "Snapshot layer '%s' of VM '%s' is listed in '%s/snapshots' but cannot be "
+                                       "opened: %m. If a snapshot was interrupted, 'cowvm snapshot %s' completes it.",
+                                       dir, d->name, d->state_dir, d->name);
+        if (r < 0)
+                return log_error_errno(r, "Base layer '%s' below base '%s' of VM '%s' cannot be opened: %m", dir,
+                                       d->base, d->name);
+        if (own)
+                return 0;
+        resolved = realpath(dir, NULL);
+        if (!resolved)
+                return log_error_errno(errno, "Failed to resolve base layer '%s': %m", dir);
+        why = base_path_refusal(resolved, &buf);
+        if (why)
+                return log_error_errno(EPERM, "Refusing base layer '%s' of VM '%s': it resolves to '%s', and %s.", dir,
+                                       d->name, resolved, why);
+        return 0;
+}
+
+static int check_layer_chain(const VmDefinition *d) {
+        _cleanup_strv_free_ char **dirs = NULL;
+        _cleanup_free_ char *options = NULL;
+        size_t n_vm = 0, i = 0;
+        int r;
+
+        r = layer_chain_dirs(d, &dirs, &n_vm);
+        if (r < 0)
+                return log_chain_error(d, r);
+        STRV_FOREACH (p, dirs) {
+                r = check_layer(d, *p, i++ < n_vm);
+                if (r < 0)
+                        return r;
+        }
+        r = overlay_mount_options(d, &options);
+        if (r < 0)
+                return log_oom();
+        if (strlen(options) > LAYER_CHAIN_MAX_OPTIONS)
+                return log_error_errno(E2BIG,
+                                       "The %zu layers of VM '%s' make mount options of %zu bytes, more than fit "
+                                       "in a page. Reset it to an older snapshot, or commit it to a base.",
+                                       strv_length(dirs), d->name, strlen(options));
+        return 0;
+}
+
+/* PATH as the guest will find it through the base's layers. */
+static int open_in_base_chain(const VmDefinition *d, int base_fd, const char *path) {
+        _cleanup_strv_free_ char **dirs = NULL;
+        _cleanup_free_ char *found = NULL;
+        VmDefinition plain = *d;
+        int r;
+
+        plain.ephemeral = true; /* the base's layers, not the VM's snapshots */
+        if (layer_chain_dirs(&plain, &dirs, NULL) < 0 || strv_length(dirs) < 2)
+                return safe_open_at(base_fd, path, O_PATH, 0);
+        r = layer_stack_find(dirs, path, &found);
+        if (r < 0)
+                return r;
+        return open(found, O_PATH | O_CLOEXEC);
+}
+
+/* The identity of every base layer, top-most first: a parent replaced
+ * under a layered base is as much a change as the base itself. */
+static int base_chain_identity(const VmDefinition *d, int base_fd, char **ret) {
+        _cleanup_strv_free_ char **dirs = NULL;
+        _cleanup_free_ char *all = NULL;
+        VmDefinition plain = *d;
+        int r;
+
+        plain.ephemeral = true;
+        if (layer_chain_dirs(&plain, &dirs, NULL) < 0 || strv_length(dirs) < 2)
+                return base_identity(base_fd, ret);
+        STRV_FOREACH (p, dirs) {
+                _cleanup_close_ int fd = -EBADF;
+                _cleanup_free_ char *id = NULL, *joined = NULL;
+
+                r = safe_fs_open_root(*p, &fd);
+                if (r >= 0)
+                        r = base_identity(fd, &id);
+                if (r < 0)
+                        return r;
+                if (asprintf(&joined, "%s%s%s", strempty(all), all ? "/" : "", id) < 0)
+                        return -ENOMEM;
+                free(all);
+                all = TAKE_PTR(joined);
+        }
+        *ret = TAKE_PTR(all);
+        return 0;
+}
+
+/* cowvm(1) changes the chain while the VM is stopped and then has systemd
+ * regenerate the mount unit; a unit still carrying the old lowerdir would
+ * mount another tree under the upper. */
+static int check_mount_unit_current(const VmDefinition *d) {
+        _cleanup_free_ char *unit = NULL, *path = NULL, *options = NULL, *data = NULL, *line = NULL;
+        _cleanup_close_ int dir_fd = -EBADF;
+        size_t size;
+        int r;
+
+        if (unit_name_from_path(d->root_dir, ".mount", &unit) < 0 || overlay_mount_options(d, &options) < 0 ||
+            asprintf(&line, "\nOptions=%s\n", options) < 0)
+                return log_oom();
+        if (strpbrk(options, "%\\"))
+                return 0; /* escaped in the unit: not comparable as text */
+        dir_fd = open("/run/systemd/generator", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0)
+                return 0;
+        r = safe_read_file_at(dir_fd, unit, 1024 * 1024, &data, &size, NULL);
+        if (r < 0)
+                return 0; /* not generated (run by hand): nothing to compare */
+        if (strstr(data, line))
+                return 0;
+        return log_error_errno(ESTALE,
+                               "The mount unit %s does not have the current layers of VM '%s' (they changed since "
+                               "systemd last read the definitions). Run 'systemctl daemon-reload', then start the "
+                               "VM again.",
+                               unit, d->name);
+}
+
+/* cowvm(1) holds this lock while it moves the VM's layers. */
+static int lock_state_dir(const VmDefinition *d, int *ret_fd) {
+        int fd = open(d->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to open '%s': %m", d->state_dir);
+        if (flock(fd, LOCK_EX) < 0) {
+                safe_close(fd);
+                return log_error_errno(errno, "Failed to lock '%s': %m", d->state_dir);
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
 static int check_base(const VmDefinition *d, int *ret_base_fd) {
         _cleanup_close_ int base_fd = -EBADF, init_fd = -EBADF;
         _cleanup_free_ char *init = NULL;
@@ -112,7 +279,10 @@ static int check_base(const VmDefinition *d, int *ret_base_fd) {
         init = guest_init(d);
         if (!init)
                 return log_oom();
-        init_fd = safe_open_at(base_fd, init, O_PATH, 0);
+        r = check_layer_chain(d);
+        if (r < 0)
+                return r;
+        init_fd = open_in_base_chain(d, base_fd, init);
         if (init_fd < 0 || fstat(init_fd, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111))
                 return log_error_errno(init_fd < 0 ? init_fd : ENOEXEC,
                                        "Base '%s' of VM '%s' cannot boot: it has no executable %s. "
@@ -230,12 +400,45 @@ static bool dir_is_empty(int dir_fd, const char *name) {
         return true;
 }
 
+/* Base= names another base than the upper layer was made over. An empty
+ * upper (a new VM, or one reset to its base) holds nothing of the old one
+ * and may move; snapshots are layers over the old base too. */
+static int base_moved(const VmDefinition *d, int state_fd, const BaseRecord *rec, const char *id) {
+        _cleanup_(snapshot_list_done) SnapshotList snaps = {};
+        int r;
+
+        r = snapshot_list_read(d->state_dir, &snaps);
+        if (r < 0)
+                return log_chain_error(d, r);
+        if (snaps.n > 0)
+                return log_error_errno(ESTALE,
+                                       "VM '%s' has %zu snapshot(s) over base '%s', but '%s' now says Base=%s. "
+                                       "Set Base= back; then either 'cowvm reset %s' (back to the pristine base, "
+                                       "discarding the snapshots and the disk) and change Base=, or 'cowvm commit "
+                                       "%s NEWBASE' to keep them as a base of their own.",
+                                       d->name, snaps.n, rec->path, d->path, d->base, d->name, d->name);
+        if (!dir_is_empty(state_fd, "upper"))
+                return log_error_errno(ESTALE,
+                                       "VM '%s' was created over base '%s', but '%s' now says Base=%s. Its upper "
+                                       "layer holds changes relative to the old base and would be undefined over "
+                                       "another one. Set Base= back, or move '%s' away to recreate the VM from "
+                                       "the new base (its files stay in what you moved), or discard its disk "
+                                       "with 'cowvm reset %s'.",
+                                       d->name, rec->path, d->path, d->base, d->state_dir, d->name);
+        log_notice("VM '%s': its upper layer is empty; moving it from base '%s' to '%s'.", d->name, rec->path,
+                   d->base_dir);
+        r = base_record_write(state_fd, d->base_dir, id);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write the base record of VM '%s': %m", d->name);
+        return 0;
+}
+
 static int check_base_unchanged(const VmDefinition *d, int state_fd, int base_fd, bool upper_is_new) {
         _cleanup_(base_record_done) BaseRecord rec = {};
         _cleanup_free_ char *id = NULL, *record = NULL;
         int r;
 
-        r = base_identity(base_fd, &id);
+        r = base_chain_identity(d, base_fd, &id);
         if (r < 0)
                 return log_error_errno(r, "Failed to identify base '%s': %m", d->base_dir);
         record = path_join(d->state_dir, BASE_RECORD);
@@ -256,12 +459,7 @@ static int check_base_unchanged(const VmDefinition *d, int state_fd, int base_fd
                 return log_error_errno(r, "Failed to read '%s': %m", record);
 
         if (!streq(rec.path, d->base_dir))
-                return log_error_errno(ESTALE,
-                                       "VM '%s' was created over base '%s', but '%s' now says Base=%s. Its upper "
-                                       "layer holds changes relative to the old base and would be undefined over "
-                                       "another one. Set Base= back, or move '%s' away to recreate the VM from "
-                                       "the new base (its files stay in what you moved).",
-                                       d->name, rec.path, d->path, d->base, d->state_dir);
+                return base_moved(d, state_fd, &rec, id);
         if (!streq(rec.id, id))
                 return log_error_errno(ESTALE,
                                        "Base '%s' of VM '%s' has changed since the VM was created (recorded id %s, "
@@ -612,7 +810,7 @@ static int refuse_existing_mount(const VmDefinition *d) {
 
 static int verb_start(const char *name) {
         _cleanup_vm_definition_free_ VmDefinition *d = NULL;
-        _cleanup_close_ int base_fd = -EBADF, state_fd = -EBADF;
+        _cleanup_close_ int base_fd = -EBADF, state_fd = -EBADF, lock_fd = -EBADF;
         _cleanup_free_ char *eph = NULL;
         bool created = false;
         int r;
@@ -646,6 +844,12 @@ static int verb_start(const char *name) {
         }
 
         r = prepare_state_dir(d);
+        if (r < 0)
+                return r;
+        r = lock_state_dir(d, &lock_fd);
+        if (r < 0)
+                return r;
+        r = check_mount_unit_current(d);
         if (r < 0)
                 return r;
         r = check_free_space(d);
