@@ -112,6 +112,7 @@ int snapshot_list_write(const char *state_dir, const SnapshotList *l) {
         _cleanup_close_ int fd = -EBADF;
         size_t size = 0;
         FILE *f;
+        int r;
 
         f = open_memstream(&data, &size);
         if (!f)
@@ -126,7 +127,8 @@ int snapshot_list_write(const char *state_dir, const SnapshotList *l) {
         fd = open(state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return -errno;
-        return safe_write_file_atomic_at(fd, SNAPSHOT_LIST, data, size, 0600, 0, 0, 0);
+        r = safe_write_file_atomic_at(fd, SNAPSHOT_LIST, data, size, 0600, 0, 0, 0);
+        return r < 0 ? r : 0;
 }
 
 /* ---- the base store -------------------------------------------------------- */

@@ -64,7 +64,7 @@ step "first boot: the guest writes /root/first"
 start_vm la
 line=$(wait_hook la)
 [[ $line == "hook: first=one second=none "* ]] || fail "first boot of la: $line"
-mid_la=$(sed 's/.* mid=//' <<<"$line")
+mid_la=${line##* mid=}
 stop_vm la
 
 step "snapshot s1"
@@ -149,7 +149,7 @@ for v in lb1 lb2; do
         start_vm $v
         line=$(wait_hook $v)
         [[ $line == "hook: first=one second=none layers=0 host=$v mid="* ]] || fail "first boot of $v: $line"
-        mids+=("$(sed 's/.* mid=//' <<<"$line")")
+        mids+=("${line##* mid=}")
         [ "$(C cat /var/lib/cowvm/vms/$v/upper/etc/hostname)" = $v ] || fail "$v has not its own /etc/hostname"
         stop_vm $v
 done
