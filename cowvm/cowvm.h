@@ -34,6 +34,8 @@ int run_command(char *const *argv);
 uint64_t tree_disk_usage(const char *path);
 /* rm -rf of a directory cowvm made, on one file system. */
 int remove_tree(const char *path);
+/* The same in a child of its own, not waited for. */
+int remove_tree_detached(const char *path);
 
 /* ---- layers.c --------------------------------------------------------------- */
 

@@ -361,7 +361,10 @@ static int reset_to(Vm *vm, size_t keep) {
                         return r;
         }
         r = reload_units();
-        (void) remove_tree(trash);
+        /* The VM may start now; what was discarded goes meanwhile (a
+         * later cowvm run on the VM deletes what an interruption left). */
+        vm->lock_fd = safe_close(vm->lock_fd);
+        (void) remove_tree_detached(trash);
         return r;
 }
 

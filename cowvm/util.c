@@ -136,3 +136,15 @@ int remove_tree(const char *path) {
                 return log_warning_errno(r < 0 ? r : EIO, "Failed to remove '%s'; remove it by hand.", path);
         return 0;
 }
+
+int remove_tree_detached(const char *path) {
+        pid_t pid = fork();
+
+        if (pid < 0)
+                return remove_tree(path);
+        if (pid > 0)
+                return 0;
+        /* The child outlives the command: the VM is usable meanwhile. */
+        (void) setsid();
+        _exit(remove_tree(path) < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
+}
