@@ -447,7 +447,11 @@ static int strip_identity(const char *layer) {
                 return log_error_errno(r, "Failed to open layer '%s': %m", layer);
         for (size_t i = 0; i < ELEMENTSOF(identity_files); i++) {
                 r = safe_unlink_at(fd, identity_files[i]);
-                if (r < 0 && r != -ENOENT && r != -ENOTDIR && r != -EXDEV && r != -ELOOP)
+                if (r == -EISDIR)
+                        log_warning("Layer '%s' has a directory at /%s; leaving it (config-inject refuses it at "
+                                    "the first start of a VM made from the new base).",
+                                    layer, identity_files[i]);
+                else if (r < 0 && r != -ENOENT && r != -ENOTDIR && r != -EXDEV && r != -ELOOP)
                         return log_error_errno(r, "Failed to remove '%s' from layer '%s': %m", identity_files[i],
                                                layer);
         }
@@ -507,9 +511,6 @@ static int publish_layer(const char *from, const char *name, const char *parent)
 
         if (!to)
                 return log_oom();
-        r = strip_identity(from);
-        if (r < 0)
-                return r;
         if (rename(from, to) < 0)
                 return log_error_errno(errno, "Failed to move '%s' to '%s': %m", from, to);
         r = write_base_records(name, parent);
@@ -636,6 +637,17 @@ static int commit_publish(Vm *vm, const char *newbase) {
 
         if (!parent || !upper)
                 return log_oom();
+        /* All of them before the first rename: a layer that cannot be
+         * stripped stops the commit with nothing moved. */
+        for (size_t i = 0; i <= vm->snaps.n; i++) {
+                _cleanup_free_ char *dir = i < vm->snaps.n
+                                                   ? snapshot_layer_dir(vm->def->state_dir, vm->snaps.items[i].num)
+                                                   : strdup(upper);
+
+                r = dir ? strip_identity(dir) : log_oom();
+                if (r < 0)
+                        return r;
+        }
         for (size_t i = 0; i < vm->snaps.n; i++) {
                 _cleanup_free_ char *n = intermediate_name(newbase, &vm->snaps.items[i]),
                                     *dir = snapshot_layer_dir(vm->def->state_dir, vm->snaps.items[i].num);

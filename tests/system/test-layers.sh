@@ -45,6 +45,12 @@ if [ -e /root/phase2 ]; then
         echo two > /root/second
 elif [ ! -e /root/first ] && [ ! -e /root/second ]; then
         echo one > /root/first
+        # What a commit strips from the layer, pointed at the host: resolved
+        # inside the layer, these reach nothing of the host.
+        mkdir -p /home
+        ln -s /../../../../../../../../var/lib/cowvm/canary /home/evil
+        ln -s /../../../../../../../../var/lib/cowvm/canary-ssh /etc/ssh
+        ln -s /../../../../../../../../var/lib/cowvm/canary-ssh/ssh_host_key /root/.ssh 2>/dev/null || true
 fi
 n=0
 for f in /root/layer-*; do [ -e "$f" ] && n=$((n + 1)); done
@@ -127,7 +133,13 @@ ok "cowvm reset la s1: the guest finds /root/first again and no /root/second (an
 stop_vm la
 
 step "commit la as base lbase"
+C mkdir -p /var/lib/cowvm/canary/.ssh /var/lib/cowvm/canary-ssh
+C sh -c 'echo host > /var/lib/cowvm/canary/.ssh/authorized_keys; echo host > /var/lib/cowvm/canary-ssh/ssh_host_key'
+C test -L /var/lib/cowvm/vms/la/layers/1/home/evil || fail "the guest's symlink /home/evil is not in la's layer"
 out=$(C cowvm commit la lbase 2>&1) || fail "cowvm commit la lbase failed: $out"
+C test -f /var/lib/cowvm/canary/.ssh/authorized_keys || fail "the commit removed the host's canary/.ssh/authorized_keys through the guest's symlink"
+C test -f /var/lib/cowvm/canary-ssh/ssh_host_key || fail "the commit removed the host's canary-ssh/ssh_host_key through the guest's symlink"
+ok "the guest's symlinks /home/evil and /etc/ssh into the host's files: the commit removed nothing of the host"
 C test -d /var/lib/cowvm/bases/lbase.s1 || fail "no intermediate base lbase.s1"
 [ "$(C cat /var/lib/cowvm/bases/.lbase.s1.parent)" = test ] || fail "lbase.s1 does not stand on test"
 [ "$(C cat /var/lib/cowvm/bases/.lbase.parent)" = lbase.s1 ] || fail "lbase does not stand on lbase.s1"
