@@ -597,6 +597,21 @@ static int check_new_base(const char *name) {
         return 0;
 }
 
+/* The commit ends by setting Base= in the VM's file: checked first. */
+static int check_definition_writable(const VmDefinition *d) {
+        _cleanup_free_ char *dir = strdup(d->path);
+
+        if (!dir)
+                return log_oom();
+        *strrchr(dir, '/') = '\0';
+        if (access(dir, W_OK) < 0)
+                return log_error_errno(errno,
+                                       "Cannot write '%s' (%m), where the VM's definition '%s' would get "
+                                       "Base=NEWBASE. Copy it to /etc/cowvm first.",
+                                       dir, d->path);
+        return 0;
+}
+
 /* Everything that could fail is checked before the first rename. */
 static int commit_check(Vm *vm, const char *newbase) {
         _cleanup_free_ char *upper = state_path(vm, "upper"), *bases = path_join(cowvm_state_dir(), "bases");
@@ -616,6 +631,9 @@ static int commit_check(Vm *vm, const char *newbase) {
 
                 r = n ? check_new_base(n) : log_oom();
         }
+        if (r < 0)
+                return r;
+        r = check_definition_writable(vm->def);
         if (r < 0)
                 return r;
         if (stat_dir(upper, &su) < 0)
@@ -663,9 +681,40 @@ static int commit_publish(Vm *vm, const char *newbase) {
         return publish_layer(upper, newbase, parent);
 }
 
+/* The VM's record of its base (overlay-prepare's format): now NEWBASE's
+ * chain, so that cowvm-mkbase sees at once who stands on it. */
+static int write_vm_base_record(Vm *vm, const char *newbase, const char *dir) {
+        _cleanup_free_ char *id = NULL, *data = NULL;
+        _cleanup_close_ int base_fd = -EBADF, state_fd = -EBADF;
+        VmDefinition over = *vm->def;
+        int r;
+
+        over.base = (char *) newbase;
+        over.base_dir = (char *) dir;
+        r = safe_fs_open_root(dir, &base_fd);
+        if (r >= 0)
+                r = layer_chain_identity(&over, base_fd, &id);
+        if (r < 0)
+                return log_error_errno(r, "Failed to identify the new base '%s': %m", dir);
+        if (asprintf(&data,
+                     "# The base this VM's upper layer was created over. overlay-prepare refuses\n"
+                     "# to start the VM when the base changes: overlayfs gives undefined results\n"
+                     "# when the lower layer changes under an existing upper layer.\n"
+                     "path=%s\nid=%s\n",
+                     dir, id) < 0)
+                return log_oom();
+        state_fd = open(vm->def->state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (state_fd < 0)
+                return log_error_errno(errno, "Failed to open '%s': %m", vm->def->state_dir);
+        r = safe_write_file_atomic_at(state_fd, "base", data, strlen(data), 0600, 0, 0, 0);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write '%s/base': %m", vm->def->state_dir);
+        return 0;
+}
+
 int verb_commit(int argc, char *argv[]) {
         _cleanup_(vm_done) Vm vm = { .lock_fd = -EBADF };
-        _cleanup_free_ char *upper = NULL, *top = NULL, *record = NULL, *layers = NULL, *trash = NULL;
+        _cleanup_free_ char *upper = NULL, *top = NULL, *layers = NULL, *trash = NULL;
         struct stat st;
         int r;
 
@@ -684,9 +733,8 @@ int verb_commit(int argc, char *argv[]) {
         /* The VM goes on over the new base, with an empty upper. */
         upper = state_path(&vm, "upper");
         top = path_join3(cowvm_state_dir(), "bases", argv[2]);
-        record = state_path(&vm, "base");
         layers = state_path(&vm, "layers");
-        if (!upper || !top || !record || !layers)
+        if (!upper || !top || !layers)
                 return log_oom();
         r = stat_dir(top, &st);
         if (r < 0)
@@ -703,9 +751,9 @@ int verb_commit(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Failed to write '%s/snapshots': %m", vm.def->state_dir);
         (void) rmdir(layers);
-        /* overlay-prepare records the new base at the next start. */
-        if (unlink(record) < 0 && errno != ENOENT)
-                return log_error_errno(errno, "Failed to remove '%s': %m", record);
+        r = write_vm_base_record(&vm, argv[2], top);
+        if (r < 0)
+                return r;
         r = definition_set_base(vm.def, argv[2]);
         if (r < 0)
                 return r;

@@ -266,6 +266,66 @@ int layer_chain_lowerdir(const VmDefinition *d, char **ret) {
         return 0;
 }
 
+/* ---- identities ------------------------------------------------------------ */
+
+/* What identifies a base: the id cowvm-mkbase wrote into it, else the
+ * inode number and birth time of its root directory, which change when the
+ * tree is replaced (rm + recreate, or mv of another tree into place). */
+int layer_identity(int base_fd, char **ret) {
+        _cleanup_free_ char *data = NULL;
+        struct statx stx;
+        size_t size;
+        int r;
+
+        r = safe_read_file_at(base_fd, "etc/cowvm-base-id", 4096, &data, &size, NULL);
+        if (r >= 0) {
+                data[strcspn(data, "\n")] = '\0';
+                if (!isempty(data) && !string_has_cc(data) && !strpbrk(data, " \t")) {
+                        *ret = TAKE_PTR(data);
+                        return 0;
+                }
+        } else if (r != -ENOENT)
+                return r;
+
+        if (statx(base_fd, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME, &stx) < 0)
+                return -errno;
+        if (stx.stx_mask & STATX_BTIME)
+                r = asprintf(ret, "inode:%" PRIu64 ":%" PRIi64 ".%09" PRIu32, (uint64_t) stx.stx_ino,
+                             (int64_t) stx.stx_btime.tv_sec, stx.stx_btime.tv_nsec);
+        else
+                r = asprintf(ret, "inode:%" PRIu64, (uint64_t) stx.stx_ino);
+        return r < 0 ? -ENOMEM : 0;
+}
+
+/* The identity of every base layer, top-most first: a parent replaced
+ * under a layered base is as much a change as the base itself. */
+int layer_chain_identity(const VmDefinition *d, int base_fd, char **ret) {
+        _cleanup_strv_free_ char **dirs = NULL;
+        _cleanup_free_ char *all = NULL;
+        VmDefinition plain = *d;
+        int r;
+
+        plain.ephemeral = true;
+        if (layer_chain_dirs(&plain, &dirs, NULL) < 0 || strv_length(dirs) < 2)
+                return layer_identity(base_fd, ret);
+        STRV_FOREACH (p, dirs) {
+                _cleanup_close_ int fd = -EBADF;
+                _cleanup_free_ char *id = NULL, *joined = NULL;
+
+                r = safe_fs_open_root(*p, &fd);
+                if (r >= 0)
+                        r = layer_identity(fd, &id);
+                if (r < 0)
+                        return r;
+                if (asprintf(&joined, "%s%s%s", strempty(all), all ? "/" : "", id) < 0)
+                        return -ENOMEM;
+                free(all);
+                all = TAKE_PTR(joined);
+        }
+        *ret = TAKE_PTR(all);
+        return 0;
+}
+
 /* ---- looking a file up through the stack ------------------------------------ */
 
 bool stat_is_whiteout(const struct stat *st) {

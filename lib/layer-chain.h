@@ -71,5 +71,12 @@ int layer_stack_find(char *const *dirs, const char *path, char **ret);
  * than one; 0 without doing anything for a plain base. */
 int layer_chain_resolve_boot_files(VmDefinition *d);
 
+/* What identifies a base layer: the id cowvm-mkbase or cowvm commit wrote
+ * into its /etc/cowvm-base-id, else its root's inode number and birth time. */
+int layer_identity(int layer_fd, char **ret);
+/* The identities of the base's layers, top-most first, joined by '/' (a
+ * plain base: its own). base_fd is the opened base_dir. */
+int layer_chain_identity(const VmDefinition *d, int base_fd, char **ret);
+
 /* Whether a file is an overlayfs whiteout. */
 bool stat_is_whiteout(const struct stat *st);

@@ -92,8 +92,6 @@ static int check_base_is_not_host_data(const VmDefinition *d) {
         return 0;
 }
 
-static int base_identity(int base_fd, char **ret);
-
 /* ---- the layers below the upper (layer-chain.h) --------------------------- */
 
 static int log_chain_error(const VmDefinition *d, int error) {
@@ -180,35 +178,6 @@ static int open_in_base_chain(const VmDefinition *d, int base_fd, const char *pa
         if (r < 0)
                 return r;
         return open(found, O_PATH | O_CLOEXEC);
-}
-
-/* The identity of every base layer, top-most first: a parent replaced
- * under a layered base is as much a change as the base itself. */
-static int base_chain_identity(const VmDefinition *d, int base_fd, char **ret) {
-        _cleanup_strv_free_ char **dirs = NULL;
-        _cleanup_free_ char *all = NULL;
-        VmDefinition plain = *d;
-        int r;
-
-        plain.ephemeral = true;
-        if (layer_chain_dirs(&plain, &dirs, NULL) < 0 || strv_length(dirs) < 2)
-                return base_identity(base_fd, ret);
-        STRV_FOREACH (p, dirs) {
-                _cleanup_close_ int fd = -EBADF;
-                _cleanup_free_ char *id = NULL, *joined = NULL;
-
-                r = safe_fs_open_root(*p, &fd);
-                if (r >= 0)
-                        r = base_identity(fd, &id);
-                if (r < 0)
-                        return r;
-                if (asprintf(&joined, "%s%s%s", strempty(all), all ? "/" : "", id) < 0)
-                        return -ENOMEM;
-                free(all);
-                all = TAKE_PTR(joined);
-        }
-        *ret = TAKE_PTR(all);
-        return 0;
 }
 
 /* cowvm(1) changes the chain while the VM is stopped and then has systemd
@@ -302,35 +271,6 @@ static int check_base(const VmDefinition *d, int *ret_base_fd) {
 
         *ret_base_fd = TAKE_FD(base_fd);
         return 0;
-}
-
-/* What identifies a base: the id cowvm-mkbase wrote into it, else the
- * inode number and birth time of its root directory, which change when the
- * tree is replaced (rm + recreate, or mv of another tree into place). */
-static int base_identity(int base_fd, char **ret) {
-        _cleanup_free_ char *data = NULL;
-        struct statx stx;
-        size_t size;
-        int r;
-
-        r = safe_read_file_at(base_fd, BASE_ID_FILE, 4096, &data, &size, NULL);
-        if (r >= 0) {
-                data[strcspn(data, "\n")] = '\0';
-                if (!isempty(data) && !string_has_cc(data) && !strpbrk(data, " \t")) {
-                        *ret = TAKE_PTR(data);
-                        return 0;
-                }
-        } else if (r != -ENOENT)
-                return r;
-
-        if (statx(base_fd, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME, &stx) < 0)
-                return -errno;
-        if (stx.stx_mask & STATX_BTIME)
-                r = asprintf(ret, "inode:%" PRIu64 ":%" PRIi64 ".%09" PRIu32, (uint64_t) stx.stx_ino,
-                             (int64_t) stx.stx_btime.tv_sec, stx.stx_btime.tv_nsec);
-        else
-                r = asprintf(ret, "inode:%" PRIu64, (uint64_t) stx.stx_ino);
-        return r < 0 ? -ENOMEM : 0;
 }
 
 /* ---- the base record: which base the upper layer was made over --------- */
@@ -438,7 +378,7 @@ static int check_base_unchanged(const VmDefinition *d, int state_fd, int base_fd
         _cleanup_free_ char *id = NULL, *record = NULL;
         int r;
 
-        r = base_chain_identity(d, base_fd, &id);
+        r = layer_chain_identity(d, base_fd, &id);
         if (r < 0)
                 return log_error_errno(r, "Failed to identify base '%s': %m", d->base_dir);
         record = path_join(d->state_dir, BASE_RECORD);

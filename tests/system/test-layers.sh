@@ -149,6 +149,9 @@ for f in etc/hostname etc/machine-id; do
                 C test ! -e "/var/lib/cowvm/bases/$b/$f" || fail "base $b kept la's /$f"
         done
 done
+# Before la ever starts over it, lbase is la's.
+out=$(C cowvm-mkbase remove lbase 2>&1) && fail "cowvm-mkbase remove lbase succeeded right after the commit"
+grep -q "used by the VM(s): la" <<<"$out" || fail "removal of lbase right after the commit: $out"
 list=$(C cowvm-mkbase list)
 grep -q "^    lbase " <<<"$list" || fail "cowvm-mkbase list does not show lbase below lbase.s1: $list"
 ok "cowvm commit: bases lbase.s1 (on test) and lbase (on lbase.s1), la's identity files not in them"
