@@ -218,6 +218,26 @@ out=$(C cowvm reset lc 2>&1) || fail "cowvm reset lc failed: $out"
 [ "$(C cowvm snapshots lc | grep -c '^[0-9]')" = 0 ] || fail "cowvm snapshots lc still lists snapshots"
 ok "cowvm reset lc: no layer left, an empty upper over the base"
 
+step "a chain systemd has not reloaded, a listed layer missing"
+C mkdir /var/lib/cowvm/vms/lc/layers/1
+C sh -c 'echo "1 0 byhand" > /var/lib/cowvm/vms/lc/snapshots'
+out=$(start_must_fail vm@lc)
+grep -q "does not have the current layers of VM 'lc'.*systemctl daemon-reload" <<<"$out$(C journalctl --no-pager -o cat -u overlay-prepare@lc)" ||
+        fail "a stale mount unit of lc was not refused: $out"
+C systemctl reset-failed
+wait_vm_gone lc
+C sh -c 'echo "1 0 byhand" > /var/lib/cowvm/vms/lc/snapshots; echo "2 0 gone" >> /var/lib/cowvm/vms/lc/snapshots'
+C systemctl daemon-reload
+out=$(start_must_fail vm@lc)
+grep -q "Snapshot layer '/var/lib/cowvm/vms/lc/layers/2' of VM 'lc' is listed" <<<"$out$(C journalctl --no-pager -o cat -u overlay-prepare@lc)" ||
+        fail "a missing layer of lc was not refused: $out"
+C systemctl reset-failed
+wait_vm_gone lc
+C rm /var/lib/cowvm/vms/lc/snapshots
+C rmdir /var/lib/cowvm/vms/lc/layers/1
+C systemctl daemon-reload
+ok "a mount unit without the current chain, and a listed layer that is missing, are refused at start, naming the fix"
+
 list=$(C cowvm list)
 grep -q "^la .* lbase<lbase.s1<test " <<<"$list" || fail "cowvm list does not show la's chain: $list"
 grep -q "^lc .*inactive" <<<"$list" || fail "cowvm list does not show lc inactive: $list"
