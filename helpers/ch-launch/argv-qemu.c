@@ -4,34 +4,11 @@
  * channel is what it is. Pure, so the unit tests check it. */
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "launch.h"
 #include "strv.h"
-
-int strv_extendf(char ***l, const char *fmt, ...) {
-        _cleanup_free_ char *s = NULL;
-        va_list ap;
-        int r;
-
-        va_start(ap, fmt);
-        r = vasprintf(&s, fmt, ap);
-        va_end(ap);
-        if (r < 0)
-                return -ENOMEM;
-        return strv_extend(l, s);
-}
-
-static int extend_many(char ***l, const char *const *args) {
-        for (; *args; args++) {
-                int r = strv_extend(l, *args);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
 
 int qemu_build_argv(const LaunchConfig *c, char ***ret) {
         _cleanup_strv_free_ char **a = NULL;
@@ -48,14 +25,14 @@ int qemu_build_argv(const LaunchConfig *c, char ***ret) {
         if (c->net_fd >= 0 && (!c->mac || strchr(c->mac, ',')))
                 return -EINVAL;
 
-        r = extend_many(&a, (const char *const[]) { c->binary, "-name", c->name, "-nodefaults", "-no-user-config",
-                                                    "-display", "none", NULL });
+        r = strv_extend_many(&a, (const char *const[]) { c->binary, "-name", c->name, "-nodefaults", "-no-user-config",
+                                                         "-display", "none", NULL });
         if (r < 0)
                 return r;
         if (c->kvm)
-                r = extend_many(&a, (const char *const[]) { "-accel", "kvm", "-cpu", "host", NULL });
+                r = strv_extend_many(&a, (const char *const[]) { "-accel", "kvm", "-cpu", "host", NULL });
         else
-                r = extend_many(&a, (const char *const[]) { "-accel", "tcg", "-cpu", "max", NULL });
+                r = strv_extend_many(&a, (const char *const[]) { "-accel", "tcg", "-cpu", "max", NULL });
         if (r < 0)
                 return r;
 

@@ -170,5 +170,3 @@ typedef enum ChEvent {
 ChEvent ch_event_parse(const char *json, size_t len);
 /* The "state" of a GET vm.info body: "Running", "Shutdown", ... */
 int ch_vm_info_state(const char *json, size_t len, char *buf, size_t size);
-/* strv_extend() of a formatted string. */
-int strv_extendf(char ***l, const char *fmt, ...) _printf_(2, 3);
