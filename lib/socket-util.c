@@ -25,28 +25,25 @@ int sockaddr_un_set_path(struct sockaddr_un *ret, const char *path) {
         return (int) (offsetof(struct sockaddr_un, sun_path) + len + 1);
 }
 
-int socket_connect_path(int fd, const char *path) {
+/* connect() and bind() take the same arguments. */
+static int socket_path_op(int fd, const char *path, int (*op)(int, const struct sockaddr *, socklen_t)) {
         struct sockaddr_un sa;
         int len;
 
         len = sockaddr_un_set_path(&sa, path);
         if (len < 0)
                 return len;
-        if (connect(fd, (struct sockaddr *) &sa, (socklen_t) len) < 0)
+        if (op(fd, (struct sockaddr *) &sa, (socklen_t) len) < 0)
                 return -errno;
         return 0;
 }
 
-int socket_bind_path(int fd, const char *path) {
-        struct sockaddr_un sa;
-        int len;
+int socket_connect_path(int fd, const char *path) {
+        return socket_path_op(fd, path, connect);
+}
 
-        len = sockaddr_un_set_path(&sa, path);
-        if (len < 0)
-                return len;
-        if (bind(fd, (struct sockaddr *) &sa, (socklen_t) len) < 0)
-                return -errno;
-        return 0;
+int socket_bind_path(int fd, const char *path) {
+        return socket_path_op(fd, path, bind);
 }
 
 int socket_open_connected(int type, const char *path) {

@@ -217,7 +217,7 @@ static int ch_put(ChState *c, const char *endpoint) {
         if (r < 0)
                 return log_warning_errno(r, "PUT %s on %s failed: %m", endpoint, api);
         if (r < 200 || r >= 300)
-                return log_warning_errno(-EIO, "PUT %s on %s: HTTP status %d.", endpoint, api, r);
+                return log_warning_errno(SYNTHETIC_ERRNO(EIO), "PUT %s on %s: HTTP status %d.", endpoint, api, r);
         return 0;
 }
 
