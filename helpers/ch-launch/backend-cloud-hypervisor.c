@@ -129,17 +129,17 @@ static int ch_pass_paths(Launch *l, ChData *c) {
         uid_t u = l->vm_uid.uid;
         int nd, nv;
 
-        dir = open(l->def->vmm_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        dir = open(l->def->layout.vmm_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dir < 0)
-                return log_error_errno(errno, "Failed to open %s: %m", l->def->vmm_dir);
-        if (fchownat(dir, "", 0, (gid_t) u, AT_EMPTY_PATH) < 0 || chmod(l->def->vmm_dir, 01770) < 0)
-                return log_error_errno(errno, "Failed to give %s to gid %u: %m", l->def->vmm_dir, (unsigned) u);
-        vfs = open(l->def->virtiofsd_socket, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                return log_error_errno(errno, "Failed to open %s: %m", l->def->layout.vmm_dir);
+        if (fchownat(dir, "", 0, (gid_t) u, AT_EMPTY_PATH) < 0 || chmod(l->def->layout.vmm_dir, 01770) < 0)
+                return log_error_errno(errno, "Failed to give %s to gid %u: %m", l->def->layout.vmm_dir, (unsigned) u);
+        vfs = open(l->def->layout.virtiofsd_socket, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         if (vfs < 0)
                 return log_error_errno(errno, "Failed to open %s (is virtiofsd@%s.socket running?): %m",
-                                       l->def->virtiofsd_socket, l->def->name);
+                                       l->def->layout.virtiofsd_socket, l->def->name);
         if (fchownat(vfs, "", u, (gid_t) u, AT_EMPTY_PATH) < 0)
-                return log_error_errno(errno, "Failed to give %s to uid %u: %m", l->def->virtiofsd_socket,
+                return log_error_errno(errno, "Failed to give %s to uid %u: %m", l->def->layout.virtiofsd_socket,
                                        (unsigned) u);
         nd = launch_pass_fd(l, TAKE_FD(dir));
         nv = nd < 0 ? nd : launch_pass_fd(l, TAKE_FD(vfs));

@@ -135,7 +135,7 @@ static int vhost_hangup(sd_event_source *s, int fd, uint32_t revents, void *user
         QemuData *q = l->backend_data;
 
         q->vhost_watch_source = sd_event_source_disable_unref(q->vhost_watch_source);
-        launch_fail(l, "virtiofsd hung up on %s: the VM lost its root file system.", l->def->virtiofsd_socket);
+        launch_fail(l, "virtiofsd hung up on %s: the VM lost its root file system.", l->def->layout.virtiofsd_socket);
         return 0;
 }
 
@@ -166,9 +166,9 @@ static int qemu_prepare(Launch *l) {
         q->qmp_fd = q->vhost_watch_fd = -EBADF;
         l->backend_data = q;
 
-        if (strlen(l->def->virtiofsd_socket) >= sizeof sa.sun_path)
-                return log_error_errno(-ENAMETOOLONG, "Socket path too long: %s", l->def->virtiofsd_socket);
-        strcpy(sa.sun_path, l->def->virtiofsd_socket);
+        if (strlen(l->def->layout.virtiofsd_socket) >= sizeof sa.sun_path)
+                return log_error_errno(-ENAMETOOLONG, "Socket path too long: %s", l->def->layout.virtiofsd_socket);
+        strcpy(sa.sun_path, l->def->layout.virtiofsd_socket);
         vfs = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (vfs < 0)
                 return log_error_errno(errno, "Failed to create a socket: %m");

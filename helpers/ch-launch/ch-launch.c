@@ -43,6 +43,7 @@
 #include "netdev.h"
 #include "path-util.h"
 #include "strv.h"
+#include "vm-boot.h"
 #include "vm-identity.h"
 
 /* vm@.service's TimeoutStopSec=, unless the definition sets its own. */
@@ -764,7 +765,7 @@ static int kvm_group(Launch *l) {
 
 /* The hypervisor's uid and what it needs to reach as that uid. */
 static int setup_user(Launch *l) {
-        _cleanup_free_ char *dir = path_join(cowvm_runtime_dir(), ".uid");
+        _cleanup_free_ char *dir = vm_layout_uid_dir();
         int r;
 
         if (!dir)
@@ -1034,6 +1035,9 @@ static int run(int argc, char *argv[]) {
         r = vm_definition_load(arg_name, &l.def);
         if (r < 0)
                 return r;
+        r = vm_boot_resolve(l.def);
+        if (r < 0)
+                return r;
 
         r = pick_hypervisor(&l, &binary);
         if (r < 0)
@@ -1050,19 +1054,19 @@ static int run(int argc, char *argv[]) {
                                        accel_reason, l.def->path);
 
         /* Under systemd, vm@.service's RuntimeDirectory= made vmm_dir. */
-        if (mkdir(l.def->runtime_dir, 0755) < 0 && errno != EEXIST)
-                return log_error_errno(errno, "Failed to create %s: %m", l.def->runtime_dir);
-        if (mkdir(l.def->vmm_dir, 0700) < 0 && errno != EEXIST)
-                return log_error_errno(errno, "Failed to create %s: %m", l.def->vmm_dir);
-        l.api_socket = path_join(l.def->vmm_dir, "api.sock");
-        l.serial_socket = path_join(l.def->vmm_dir, "serial.sock");
-        l.console_socket = path_join(l.def->vmm_dir, "console.sock");
+        if (mkdir(l.def->layout.runtime_dir, 0755) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Failed to create %s: %m", l.def->layout.runtime_dir);
+        if (mkdir(l.def->layout.vmm_dir, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Failed to create %s: %m", l.def->layout.vmm_dir);
+        l.api_socket = path_join(l.def->layout.vmm_dir, "api.sock");
+        l.serial_socket = path_join(l.def->layout.vmm_dir, "serial.sock");
+        l.console_socket = path_join(l.def->layout.vmm_dir, "console.sock");
         uuid = malloc(37);
         if (!l.api_socket || !l.serial_socket || !l.console_socket || !uuid)
                 return log_oom();
         vm_uuid(l.def->name, uuid);
         l.config.uuid = uuid;
-        r = vm_definition_kernel_command_line(l.def, "ttyS0", &cmdline);
+        r = vm_boot_kernel_command_line(l.def, "ttyS0", &cmdline);
         if (r < 0)
                 return log_oom();
         /* Under emulation on a busy host the guest's early timer check can
@@ -1082,7 +1086,7 @@ static int run(int argc, char *argv[]) {
         l.config.initrd = l.def->initrd_path;
         l.config.cpus = l.def->cpus;
         l.config.memory = l.def->memory;
-        l.config.virtiofsd_socket = l.def->virtiofsd_socket;
+        l.config.virtiofsd_socket = l.def->layout.virtiofsd_socket;
         l.config.kvm = kvm;
         l.stop_timeout = pick_stop_timeout(l.def);
 
