@@ -208,6 +208,7 @@ cowvm_debian_base() {
         src=$(realpath "$SYSTEM_TESTS/../..")
         cache=${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/mkbase
         local mkbase=$build/mkbase/cowvm-mkbase fixup=$build/mkbase/mkbase-fixup mkinitrd=$src/mkbase/mkinitrd
+        local prepare=$build/helpers/overlay-prepare/overlay-prepare
 
         if [ -n "${COWVM_TEST_DEBIAN_BASE:-}" ]; then
                 [ -f "$COWVM_TEST_DEBIAN_BASE/etc/cowvm-base-id" ] ||
@@ -240,6 +241,7 @@ cowvm_debian_base() {
                 echo "building the Debian base with cowvm-mkbase debootstrap (a few minutes)" >&2
                 t0=$EPOCHREALTIME
                 COWVM_STATE_DIR=$cache/state COWVM_MKBASE_FIXUP=$fixup COWVM_MKBASE_MKINITRD=$mkinitrd \
+                        COWVM_MKBASE_OVERLAY_PREPARE=$prepare \
                         bash "$mkbase" debootstrap debian-12 --suite bookworm --replace >&2 ||
                         { echo "cowvm-mkbase debootstrap failed (its messages are above)"; exit 1; }
                 echo "$stamp" >"$cache/stamp"
