@@ -16,6 +16,8 @@
  * `overlay-prepare base-users DIR` which VMs use a base.
  */
 
+#include "macro.h"
+
 typedef struct BaseRecord {
         char *path;
         char *id;
@@ -26,7 +28,8 @@ void base_record_done(BaseRecord *b);
 /* -ENOENT when there is none, -EBADMSG when path= or id= is missing. */
 int base_record_read(const char *file, BaseRecord *ret);
 
-/* Writes the record atomically into the state directory `state_fd`. */
+/* Writes the record atomically into the state directory `state_fd`: 1, or 0
+ * when it was there as it is. */
 int base_record_write(int state_fd, const char *base_dir, const char *id);
 
 /* The names of the VMs (sorted) whose record names `base_dir`, or a path

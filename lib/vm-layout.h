@@ -24,6 +24,8 @@
 
 #include <stdbool.h>
 
+#include "macro.h"
+
 /* The file name of the base record in the state directory: base-record.h. */
 #define VM_LAYOUT_BASE_RECORD "base"
 
