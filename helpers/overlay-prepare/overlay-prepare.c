@@ -90,26 +90,34 @@ static int check_base_is_not_host_data(const VmDefinition *d) {
         return 0;
 }
 
+static int check_regular_file(const char *path) {
+        struct stat st;
+
+        if (stat(path, &st) < 0)
+                return -errno;
+        return S_ISREG(st.st_mode) ? 0 : -EINVAL;
+}
+
 /* The kernel and initrd ch-launch will boot: checked here, where a missing
  * one fails the start before anything is mounted. */
 static int check_boot_files(VmDefinition *d) {
-        struct stat st;
         int r;
 
         r = vm_boot_resolve(d);
         if (r < 0)
                 return r;
-        if (stat(d->kernel_path, &st) < 0 || !S_ISREG(st.st_mode))
-                return log_error_errno(errno ?: EINVAL,
+        r = check_regular_file(d->kernel_path);
+        if (r < 0)
+                return log_error_errno(r,
                                        "VM '%s' has no kernel: '%s' is not a file. Set Kernel= in '%s' or install "
                                        "a kernel into the base (boot/vmlinuz).",
                                        d->name, d->kernel_path, d->path);
-        if (d->initrd_path && (stat(d->initrd_path, &st) < 0 || !S_ISREG(st.st_mode)))
-                return log_error_errno(errno ?: EINVAL, "VM '%s': initrd '%s' is not a file. Fix Initrd= in '%s'.",
-                                       d->name, d->initrd_path, d->path);
+        r = d->initrd_path ? check_regular_file(d->initrd_path) : 0;
+        if (r < 0)
+                return log_error_errno(r, "VM '%s': initrd '%s' is not a file. Fix Initrd= in '%s'.", d->name,
+                                       d->initrd_path, d->path);
         if (!d->initrd_path)
                 log_notice("VM '%s' boots without an initrd: its kernel must have virtiofs built in.", d->name);
-
         return 0;
 }
 
