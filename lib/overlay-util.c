@@ -21,8 +21,9 @@ char *overlay_escape_path(const char *path) {
 }
 
 int overlay_mount_options(const VmDefinition *d, char **ret) {
-        _cleanup_free_ char *lower = overlay_escape_path(d->base_dir), *upper = overlay_escape_path(d->upper_dir),
-                            *work = overlay_escape_path(d->work_dir);
+        _cleanup_free_ char *lower = overlay_escape_path(d->base_dir),
+                            *upper = overlay_escape_path(d->layout.upper_dir),
+                            *work = overlay_escape_path(d->layout.work_dir);
 
         if (!lower || !upper || !work)
                 return -ENOMEM;

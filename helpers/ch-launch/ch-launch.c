@@ -49,6 +49,7 @@
 #include "path-util.h"
 #include "strv.h"
 #include "vm-definition.h"
+#include "vm-boot.h"
 #include "vm-identity.h"
 #include "vm-uid.h"
 
@@ -407,13 +408,13 @@ static int launch_pick(Launch *l) {
 
 static int launch_paths(Launch *l) {
         /* Under systemd, vm@.service's RuntimeDirectory= made vmm_dir. */
-        if (mkdir(l->def->runtime_dir, 0755) < 0 && errno != EEXIST)
-                return log_error_errno(errno, "Failed to create %s: %m", l->def->runtime_dir);
-        if (mkdir(l->def->vmm_dir, 0700) < 0 && errno != EEXIST)
-                return log_error_errno(errno, "Failed to create %s: %m", l->def->vmm_dir);
-        l->api_socket = path_join(l->def->vmm_dir, "api.sock");
-        l->serial_socket = path_join(l->def->vmm_dir, "serial.sock");
-        l->console.socket_path = path_join(l->def->vmm_dir, "console.sock");
+        if (mkdir(l->def->layout.runtime_dir, 0755) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Failed to create %s: %m", l->def->layout.runtime_dir);
+        if (mkdir(l->def->layout.vmm_dir, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Failed to create %s: %m", l->def->layout.vmm_dir);
+        l->api_socket = path_join(l->def->layout.vmm_dir, "api.sock");
+        l->serial_socket = path_join(l->def->layout.vmm_dir, "serial.sock");
+        l->console.socket_path = path_join(l->def->layout.vmm_dir, "console.sock");
         if (!l->api_socket || !l->serial_socket || !l->console.socket_path)
                 return log_oom();
         vm_uuid(l->def->name, l->uuid);
@@ -423,7 +424,7 @@ static int launch_paths(Launch *l) {
 static int launch_cmdline(Launch *l) {
         int r;
 
-        r = vm_definition_kernel_command_line(l->def, "ttyS0", &l->cmdline);
+        r = vm_boot_kernel_command_line(l->def, "ttyS0", &l->cmdline);
         if (r < 0)
                 return log_oom();
         /* Under emulation on a busy host the guest's early timer check can
@@ -455,7 +456,7 @@ static int pass_boot_file(Launch *l, const char *what, const char *path, char *a
 
 /* The hypervisor's uid, and what it needs to reach as that uid. */
 static int launch_user(Launch *l) {
-        _cleanup_free_ char *dir = path_join(cowvm_runtime_dir(), ".uid");
+        _cleanup_free_ char *dir = vm_layout_uid_dir();
         int r;
 
         if (!dir)
@@ -497,8 +498,8 @@ static int launch_prepare_backend(Launch *l) {
         *c = (BackendConfig) {
                 .launch = LAUNCH_CONFIG_NULL,
                 .name = l->def->name,
-                .vmm_dir = l->def->vmm_dir,
-                .virtiofsd_socket = l->def->virtiofsd_socket,
+                .vmm_dir = l->def->layout.vmm_dir,
+                .virtiofsd_socket = l->def->layout.virtiofsd_socket,
                 .api_socket = l->api_socket,
                 .serial_socket = l->serial_socket,
                 .uid = l->vm_uid.uid,
@@ -513,7 +514,7 @@ static int launch_prepare_backend(Launch *l) {
         c->launch.cmdline = l->cmdline;
         c->launch.cpus = l->def->cpus;
         c->launch.memory = l->def->memory;
-        c->launch.virtiofsd_socket = l->def->virtiofsd_socket;
+        c->launch.virtiofsd_socket = l->def->layout.virtiofsd_socket;
         c->launch.uuid = l->uuid;
         c->launch.kvm = l->kvm;
         r = launch_network(l, &c->launch.net_fd);
@@ -703,6 +704,9 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return r;
         r = vm_definition_load(arg_name, &l.def);
+        if (r < 0)
+                return r;
+        r = vm_boot_resolve(l.def);
         if (r < 0)
                 return r;
         if ((r = launch_pick(&l)) < 0 || (r = launch_paths(&l)) < 0 || (r = launch_cmdline(&l)) < 0 ||
