@@ -82,7 +82,8 @@ static void vm_address(const VmDefinition *d, char *buf, size_t size) {
         size_t n;
 
         snprintf(buf, size, "%s", d->addresses && d->addresses[0] ? d->addresses[0] : "-");
-        if (safe_fs_open_root(d->runtime_dir, &fd) < 0 || safe_read_file_at(fd, "address", 256, &data, &n, NULL) < 0)
+        if (safe_fs_open_root(d->layout.runtime_dir, &fd) < 0 ||
+            safe_read_file_at(fd, "address", 256, &data, &n, NULL) < 0)
                 return;
         data[strcspn(data, " \t\n")] = '\0';
         if (!isempty(data) && !string_has_cc(data))
@@ -94,7 +95,7 @@ static void vm_chain(const VmDefinition *d, char *buf, size_t size) {
         _cleanup_strv_free_ char **names = NULL;
         int n = 0;
 
-        if (!d->ephemeral && snapshot_list_read(d->state_dir, &s) >= 0 && s.n > 0)
+        if (!d->ephemeral && snapshot_list_read(d->layout.state_dir, &s) >= 0 && s.n > 0)
                 n = snprintf(buf, size, "%zu snap<", s.n);
         if (d->base[0] == '/' || base_chain_names(d->base, &names) < 0) {
                 snprintf(buf + n, size - (size_t) n, "%s", d->base);
@@ -118,7 +119,7 @@ static void list_one(const char *name) {
                 state = NULL;
         vm_chain(d, chain, sizeof chain);
         vm_address(d, addr, sizeof addr);
-        upper = d->ephemeral ? NULL : path_join(d->state_dir, "upper");
+        upper = d->ephemeral ? NULL : path_join(d->layout.state_dir, "upper");
         if (upper && access(upper, F_OK) >= 0)
                 format_size(used, sizeof used, tree_disk_usage(upper));
         else

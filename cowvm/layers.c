@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base-record.h"
 #include "cowvm.h"
 #include "disk-limit.h"
 #include "layer-chain.h"
@@ -43,7 +44,7 @@ static void vm_done(Vm *vm) {
 }
 
 static char *state_path(const Vm *vm, const char *name) {
-        return path_join(vm->def->state_dir, name);
+        return path_join(vm->def->layout.state_dir, name);
 }
 
 /* Loads NAME, locks its state directory against overlay-prepare and
@@ -60,24 +61,24 @@ static int vm_open(const char *name, Vm *ret) {
                                        "VM %s is ephemeral (Ephemeral=yes in '%s'): it has no disk to keep layers "
                                        "of.",
                                        name, vm.def->path);
-        vm.lock_fd = open(vm.def->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        vm.lock_fd = open(vm.def->layout.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (vm.lock_fd < 0 && errno == ENOENT)
                 return log_error_errno(SYNTHETIC_ERRNO(ENOENT),
                                        "VM %s has no disk yet ('%s' does not exist): start it once first.", name,
-                                       vm.def->state_dir);
+                                       vm.def->layout.state_dir);
         if (vm.lock_fd < 0)
-                return log_error_errno(errno, "Failed to open '%s': %m", vm.def->state_dir);
+                return log_error_errno(errno, "Failed to open '%s': %m", vm.def->layout.state_dir);
         if (flock(vm.lock_fd, LOCK_EX) < 0)
-                return log_error_errno(errno, "Failed to lock '%s': %m", vm.def->state_dir);
+                return log_error_errno(errno, "Failed to lock '%s': %m", vm.def->layout.state_dir);
         r = vm_is_running(vm.def);
         if (r < 0)
                 return log_error_errno(r, "Failed to find out whether VM %s is running: %m", name);
         if (r > 0)
                 return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "VM %s is running; stop it first: systemctl stop vm@%s",
                                        name, name);
-        r = snapshot_list_read(vm.def->state_dir, &vm.snaps);
+        r = snapshot_list_read(vm.def->layout.state_dir, &vm.snaps);
         if (r < 0)
-                return log_error_errno(r, "Failed to read '%s/snapshots': %m", vm.def->state_dir);
+                return log_error_errno(r, "Failed to read '%s/snapshots': %m", vm.def->layout.state_dir);
         *ret = vm;
         vm = (Vm) { .lock_fd = -EBADF };
         return 0;
@@ -101,10 +102,10 @@ static int make_dir_like(const char *path, const struct stat *like) {
 static int make_trash(const Vm *vm, char **ret) {
         _cleanup_free_ char *t = NULL;
 
-        if (asprintf(&t, "%s/trash.XXXXXX", vm->def->state_dir) < 0)
+        if (asprintf(&t, "%s/trash.XXXXXX", vm->def->layout.state_dir) < 0)
                 return log_oom();
         if (!mkdtemp(t))
-                return log_error_errno(errno, "Failed to create a directory in '%s': %m", vm->def->state_dir);
+                return log_error_errno(errno, "Failed to create a directory in '%s': %m", vm->def->layout.state_dir);
         *ret = TAKE_PTR(t);
         return 0;
 }
@@ -138,7 +139,7 @@ static int renew_work(const Vm *vm, const char *trash) {
 /* Trash left by a run that was interrupted after the VM's new state was
  * in place: it holds nothing that is still part of the VM. */
 static void sweep_trash(const Vm *vm) {
-        _cleanup_(closedirp) DIR *dir = opendir(vm->def->state_dir);
+        _cleanup_(closedirp) DIR *dir = opendir(vm->def->layout.state_dir);
         struct dirent *de;
 
         while (dir && (de = readdir(dir))) {
@@ -159,7 +160,7 @@ static int complete_snapshot(Vm *vm) {
 
         if (vm->snaps.n == 0)
                 return 0;
-        layer = snapshot_layer_dir(vm->def->state_dir, vm->snaps.items[vm->snaps.n - 1].num);
+        layer = snapshot_layer_dir(vm->def->layout.state_dir, vm->snaps.items[vm->snaps.n - 1].num);
         upper = state_path(vm, "upper");
         if (!layer || !upper)
                 return log_oom();
@@ -189,7 +190,7 @@ static int vm_open_checked(const char *name, Vm *ret) {
 /* ---- snapshot ------------------------------------------------------------- */
 
 static int check_options_fit(Vm *vm, unsigned num) {
-        _cleanup_free_ char *options = NULL, *layer = snapshot_layer_dir(vm->def->state_dir, num), *e = NULL;
+        _cleanup_free_ char *options = NULL, *layer = snapshot_layer_dir(vm->def->layout.state_dir, num), *e = NULL;
         size_t len;
 
         if (!layer || overlay_mount_options(vm->def, &options) < 0 || !(e = overlay_escape_path(layer)))
@@ -212,7 +213,7 @@ static int snapshot_take(Vm *vm, const char *label_arg) {
         struct stat st;
         int r;
 
-        if (!upper || !layers || !(layer = snapshot_layer_dir(vm->def->state_dir, num)))
+        if (!upper || !layers || !(layer = snapshot_layer_dir(vm->def->layout.state_dir, num)))
                 return log_oom();
         (void) snprintf(label, sizeof label, "%s", label_arg ?: "");
         if (!label_arg)
@@ -239,9 +240,9 @@ static int snapshot_take(Vm *vm, const char *label_arg) {
          * the next cowvm run completes the rename. */
         r = snapshot_list_add(&vm->snaps, num, (int64_t) time(NULL), label);
         if (r >= 0)
-                r = snapshot_list_write(vm->def->state_dir, &vm->snaps);
+                r = snapshot_list_write(vm->def->layout.state_dir, &vm->snaps);
         if (r < 0)
-                return log_error_errno(r, "Failed to write '%s/snapshots': %m", vm->def->state_dir);
+                return log_error_errno(r, "Failed to write '%s/snapshots': %m", vm->def->layout.state_dir);
         if (rename(upper, layer) < 0)
                 return log_error_errno(errno, "Failed to rename '%s' to '%s': %m", upper, layer);
         r = make_dir_like(upper, &st);
@@ -283,12 +284,12 @@ int verb_snapshots(int argc, char *argv[]) {
         r = vm_definition_load(argv[1], &d);
         if (r < 0)
                 return r;
-        r = snapshot_list_read(d->state_dir, &l);
+        r = snapshot_list_read(d->layout.state_dir, &l);
         if (r < 0)
-                return log_error_errno(r, "Failed to read '%s/snapshots': %m", d->state_dir);
+                return log_error_errno(r, "Failed to read '%s/snapshots': %m", d->layout.state_dir);
         printf("%-4s %-32s %-20s %8s\n", "NUM", "LABEL", "TIME", "SIZE");
         for (size_t i = 0; i < l.n; i++) {
-                _cleanup_free_ char *dir = snapshot_layer_dir(d->state_dir, l.items[i].num);
+                _cleanup_free_ char *dir = snapshot_layer_dir(d->layout.state_dir, l.items[i].num);
                 time_t t = (time_t) l.items[i].time;
                 struct tm tm;
 
@@ -298,7 +299,7 @@ int verb_snapshots(int argc, char *argv[]) {
                 printf("%-4u %-32s %-20s %8s\n", l.items[i].num, l.items[i].label, when,
                        format_size(size, sizeof size, tree_disk_usage(dir)));
         }
-        upper = path_join(d->state_dir, "upper");
+        upper = path_join(d->layout.state_dir, "upper");
         if (!upper)
                 return log_oom();
         printf("%-4s %-32s %-20s %8s\n", "-", "(upper: the VM's disk now)", "-",
@@ -312,8 +313,9 @@ int verb_snapshots(int argc, char *argv[]) {
 /* The guest's "/" at the state it goes back to: the snapshot's, or the
  * base's. */
 static int root_attributes(const Vm *vm, size_t keep, struct stat *ret) {
-        _cleanup_free_ char *dir = keep > 0 ? snapshot_layer_dir(vm->def->state_dir, vm->snaps.items[keep - 1].num)
-                                            : strdup(vm->def->base_dir);
+        _cleanup_free_ char *dir =
+                keep > 0 ? snapshot_layer_dir(vm->def->layout.state_dir, vm->snaps.items[keep - 1].num)
+                         : strdup(vm->def->base_dir);
         int r;
 
         if (!dir)
@@ -348,9 +350,9 @@ static int reset_to(Vm *vm, size_t keep) {
         for (size_t i = keep; i < n; i++)
                 free(vm->snaps.items[i].label);
         vm->snaps.n = keep;
-        r = snapshot_list_write(vm->def->state_dir, &vm->snaps);
+        r = snapshot_list_write(vm->def->layout.state_dir, &vm->snaps);
         if (r < 0)
-                return log_error_errno(r, "Failed to write '%s/snapshots': %m", vm->def->state_dir);
+                return log_error_errno(r, "Failed to write '%s/snapshots': %m", vm->def->layout.state_dir);
         for (size_t i = keep; i < n; i++) {
                 char from[32], to[32];
 
@@ -658,9 +660,9 @@ static int commit_publish(Vm *vm, const char *newbase) {
         /* All of them before the first rename: a layer that cannot be
          * stripped stops the commit with nothing moved. */
         for (size_t i = 0; i <= vm->snaps.n; i++) {
-                _cleanup_free_ char *dir = i < vm->snaps.n
-                                                   ? snapshot_layer_dir(vm->def->state_dir, vm->snaps.items[i].num)
-                                                   : strdup(upper);
+                _cleanup_free_ char *dir =
+                        i < vm->snaps.n ? snapshot_layer_dir(vm->def->layout.state_dir, vm->snaps.items[i].num)
+                                        : strdup(upper);
 
                 r = dir ? strip_identity(dir) : log_oom();
                 if (r < 0)
@@ -668,7 +670,7 @@ static int commit_publish(Vm *vm, const char *newbase) {
         }
         for (size_t i = 0; i < vm->snaps.n; i++) {
                 _cleanup_free_ char *n = intermediate_name(newbase, &vm->snaps.items[i]),
-                                    *dir = snapshot_layer_dir(vm->def->state_dir, vm->snaps.items[i].num);
+                                    *dir = snapshot_layer_dir(vm->def->layout.state_dir, vm->snaps.items[i].num);
 
                 if (!n || !dir)
                         return log_oom();
@@ -681,10 +683,10 @@ static int commit_publish(Vm *vm, const char *newbase) {
         return publish_layer(upper, newbase, parent);
 }
 
-/* The VM's record of its base (overlay-prepare's format): now NEWBASE's
+/* The VM's record of its base (base-record.h): now NEWBASE's
  * chain, so that cowvm-mkbase sees at once who stands on it. */
 static int write_vm_base_record(Vm *vm, const char *newbase, const char *dir) {
-        _cleanup_free_ char *id = NULL, *data = NULL;
+        _cleanup_free_ char *id = NULL;
         _cleanup_close_ int base_fd = -EBADF, state_fd = -EBADF;
         VmDefinition over = *vm->def;
         int r;
@@ -696,19 +698,12 @@ static int write_vm_base_record(Vm *vm, const char *newbase, const char *dir) {
                 r = layer_chain_identity(&over, base_fd, &id);
         if (r < 0)
                 return log_error_errno(r, "Failed to identify the new base '%s': %m", dir);
-        if (asprintf(&data,
-                     "# The base this VM's upper layer was created over. overlay-prepare refuses\n"
-                     "# to start the VM when the base changes: overlayfs gives undefined results\n"
-                     "# when the lower layer changes under an existing upper layer.\n"
-                     "path=%s\nid=%s\n",
-                     dir, id) < 0)
-                return log_oom();
-        state_fd = open(vm->def->state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        state_fd = open(vm->def->layout.state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (state_fd < 0)
-                return log_error_errno(errno, "Failed to open '%s': %m", vm->def->state_dir);
-        r = safe_write_file_atomic_at(state_fd, "base", data, strlen(data), 0600, 0, 0, 0);
+                return log_error_errno(errno, "Failed to open '%s': %m", vm->def->layout.state_dir);
+        r = base_record_write(state_fd, dir, id);
         if (r < 0)
-                return log_error_errno(r, "Failed to write '%s/base': %m", vm->def->state_dir);
+                return log_error_errno(r, "Failed to write '%s': %m", vm->def->layout.base_record);
         return 0;
 }
 
@@ -747,9 +742,9 @@ int verb_commit(int argc, char *argv[]) {
         if (r < 0)
                 return r;
         snapshot_list_done(&vm.snaps);
-        r = snapshot_list_write(vm.def->state_dir, &vm.snaps);
+        r = snapshot_list_write(vm.def->layout.state_dir, &vm.snaps);
         if (r < 0)
-                return log_error_errno(r, "Failed to write '%s/snapshots': %m", vm.def->state_dir);
+                return log_error_errno(r, "Failed to write '%s/snapshots': %m", vm.def->layout.state_dir);
         (void) rmdir(layers);
         r = write_vm_base_record(&vm, argv[2], top);
         if (r < 0)

@@ -80,10 +80,10 @@ int vm_is_running(const VmDefinition *d) {
         _cleanup_free_ char *mount_unit = NULL, *units[4] = {};
         int r;
 
-        r = mount_find(d->root_dir, NULL);
+        r = mount_find(d->layout.root_dir, NULL);
         if (r != 0)
                 return r < 0 ? r : 1;
-        if (unit_name_from_path(d->root_dir, ".mount", &mount_unit) < 0 ||
+        if (unit_name_from_path(d->layout.root_dir, ".mount", &mount_unit) < 0 ||
             asprintf(&units[0], "vm@%s.service", d->name) < 0 ||
             asprintf(&units[1], "overlay-prepare@%s.service", d->name) < 0 ||
             asprintf(&units[2], "virtiofsd@%s.service", d->name) < 0 || !(units[3] = strdup(mount_unit)))

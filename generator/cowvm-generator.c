@@ -17,7 +17,6 @@
  * only that VM: the problem is logged (to /dev/kmsg) and the run goes on.
  */
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -34,123 +33,6 @@
 #include "strv.h"
 #include "unit-name.h"
 #include "vm-definition.h"
-
-typedef struct Entry {
-        char *name;
-        char *path;
-} Entry;
-
-typedef struct EntryList {
-        Entry *entries;
-        size_t n;
-} EntryList;
-
-static void entry_list_done(EntryList *l) {
-        for (size_t i = 0; i < l->n; i++) {
-                free(l->entries[i].name);
-                free(l->entries[i].path);
-        }
-        free(l->entries);
-}
-
-static int entry_compare(const void *a, const void *b) {
-        return strcmp(((const Entry *) a)->name, ((const Entry *) b)->name);
-}
-
-static const Entry *entry_list_find(const EntryList *l, const char *name) {
-        for (size_t i = 0; i < l->n; i++)
-                if (streq(l->entries[i].name, name))
-                        return l->entries + i;
-        return NULL;
-}
-
-static int dirent_compare(const struct dirent **a, const struct dirent **b) {
-        return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-static void free_dirents(struct dirent **l, int n) {
-        for (int i = 0; i < n; i++)
-                free(l[i]);
-        free(l);
-}
-
-/* Collects NAME.vm files, the first directory that has a NAME winning. A
- * name that is already taken by a higher-priority directory is skipped
- * silently (that is the override mechanism); a masked one is recorded with
- * path NULL so lower directories cannot resurrect it. Each directory is
- * read in name order, so that runs (and their messages) are reproducible. */
-static int collect_definitions(EntryList *ret) {
-        _cleanup_(entry_list_done) EntryList l = {};
-
-        for (char *const *dir = vm_definition_dirs(); *dir; dir++) {
-                _cleanup_close_ int dir_fd = -EBADF;
-                struct dirent **des = NULL;
-                int n;
-
-                dir_fd = open(*dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (dir_fd < 0) {
-                        if (errno != ENOENT)
-                                log_warning_errno(errno, "Failed to open '%s', ignoring: %m", *dir);
-                        continue;
-                }
-                n = scandirat(dir_fd, ".", &des, NULL, dirent_compare);
-                if (n < 0) {
-                        log_warning_errno(errno, "Failed to read '%s', ignoring: %m", *dir);
-                        continue;
-                }
-
-                for (int i = 0; i < n; i++) {
-                        const char *fn = des[i]->d_name;
-                        _cleanup_free_ char *name = NULL, *path = NULL;
-                        size_t len = strlen(fn), slen = strlen(VM_DEFINITION_SUFFIX);
-                        struct stat st;
-                        Entry *grown;
-
-                        if (fn[0] == '.' || len <= slen || !streq(fn + len - slen, VM_DEFINITION_SUFFIX))
-                                continue;
-
-                        name = strndup(fn, len - slen);
-                        path = path_join(*dir, fn);
-                        if (!name || !path) {
-                                free_dirents(des, n);
-                                return log_oom();
-                        }
-
-                        if (!vm_name_is_valid(name)) {
-                                log_error("Ignoring '%s': '%s' is not a valid VM name (use a-z, 0-9 and '-', "
-                                          "at most %d characters, no '-' at either end).",
-                                          path, name, VM_NAME_MAX);
-                                continue;
-                        }
-                        if (entry_list_find(&l, name))
-                                continue;
-
-                        if (fstatat(dir_fd, fn, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                                log_warning_errno(errno, "Failed to stat '%s', ignoring: %m", path);
-                                continue;
-                        }
-                        if (path_is_masked(path, &st)) {
-                                log_debug("VM '%s' is masked by '%s'.", name, path);
-                                path = mfree(path);
-                        }
-
-                        grown = realloc(l.entries, sizeof(Entry) * (l.n + 1));
-                        if (!grown) {
-                                free_dirents(des, n);
-                                return log_oom();
-                        }
-                        l.entries = grown;
-                        l.entries[l.n++] = (Entry) { TAKE_PTR(name), TAKE_PTR(path) };
-                }
-                free_dirents(des, n);
-        }
-
-        /* Sorted by name across directories, for the same reason. */
-        qsort(l.entries, l.n, sizeof(Entry), entry_compare);
-        *ret = l;
-        l = (EntryList) {};
-        return 0;
-}
 
 /* Opens DIR/NAME for writing with "wxe": a second writer of one unit is a
  * bug we want to hear about, not to paper over. */
@@ -192,9 +74,9 @@ static int write_mount_unit(int dir_fd, const char *dir, const VmDefinition *d) 
         FILE *f;
         int r;
 
-        r = unit_name_from_path(d->root_dir, ".mount", &unit);
+        r = unit_name_from_path(d->layout.root_dir, ".mount", &unit);
         if (r < 0)
-                return log_error_errno(r, "Failed to make a mount unit name for '%s': %m", d->root_dir);
+                return log_error_errno(r, "Failed to make a mount unit name for '%s': %m", d->layout.root_dir);
         r = overlay_mount_options(d, &options);
         if (r < 0)
                 return log_oom();
@@ -222,7 +104,7 @@ static int write_mount_unit(int dir_fd, const char *dir, const VmDefinition *d) 
                 "Type=overlay\n"
                 "Where=",
                 d->name, d->name, d->name, d->name);
-        fputs_unit_value(d->root_dir, f);
+        fputs_unit_value(d->layout.root_dir, f);
         fputs("\nOptions=", f);
         fputs_unit_value(options, f);
         fputc('\n', f);
@@ -271,7 +153,7 @@ static int write_vm_dropin(int dir_fd, const char *dir, const VmDefinition *d, c
         fputs(".service\nAfter=virtiofsd@", f);
         fputs(d->name, f);
         fputs(".service\nRequiresMountsFor=", f);
-        fputs_unit_value(d->root_dir, f);
+        fputs_unit_value(d->layout.root_dir, f);
         fprintf(f, "\n\n[Service]\nSlice=%s\n", slice);
         if (d->timeout_start_usec != USEC_UNSET)
                 fprintf(f, "TimeoutStartSec=%s\n", format_timespan_unit(buf, sizeof buf, d->timeout_start_usec));
@@ -395,19 +277,49 @@ static int generate_vm(int dir_fd, const char *dir, const VmDefinition *d) {
         return 0;
 }
 
+/* One VM: 1 when its units were written (and it wants autostart, then
+ * 2), 0 when it was skipped (logged), -ENOMEM. */
+static int generate_entry(int dir_fd, const char *dir, const VmDefinitionEntry *e, const VmDefinition *defaults) {
+        _cleanup_vm_definition_free_ VmDefinition *d = NULL;
+        int r;
+
+        /* What is wrong with one file is one record of the kernel log. */
+        log_group_begin();
+        r = vm_definition_parse(e->name, e->path, defaults, &d);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                _cleanup_free_ char *summary = NULL;
+
+                if (asprintf(&summary, "Skipping VM '%s': its definition '%s' was rejected.", e->name, e->path) < 0)
+                        return log_oom();
+                log_group_end(LOG_ERR, summary);
+                return 0;
+        }
+        log_group_end(LOG_WARNING, NULL);
+
+        r = generate_vm(dir_fd, dir, d);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return 0;
+        return d->autostart ? 2 : 1;
+}
+
 static int run(int argc, char *argv[]) {
-        _cleanup_(entry_list_done) EntryList l = {};
+        _cleanup_(vm_definition_list_done) VmDefinitionList l = {};
         _cleanup_vm_definition_free_ VmDefinition *defaults = NULL;
         _cleanup_close_ int dir_fd = -EBADF;
         const char *dir;
         bool any_autostart = false;
-        unsigned failed = 0;
+        size_t generated = 0;
         int r;
 
         /* One argument (tests) or three (normal, early, late); all output
          * goes to the normal directory. */
         if (argc != 2 && argc != 4)
-                return log_error_errno(EINVAL, "Expected one or three output directories, got %d.", argc - 1);
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "Expected one or three output directories, got %d.",
+                                       argc - 1);
         dir = argv[1];
         dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dir_fd < 0)
@@ -416,41 +328,16 @@ static int run(int argc, char *argv[]) {
         r = vm_defaults_load(&defaults);
         if (r < 0)
                 return r;
-        r = collect_definitions(&l);
+        r = vm_definitions_enumerate(&l);
         if (r < 0)
                 return r;
 
         for (size_t i = 0; i < l.n; i++) {
-                _cleanup_vm_definition_free_ VmDefinition *d = NULL;
-
-                if (!l.entries[i].path)
-                        continue; /* masked */
-
-                /* What is wrong with one file is one record of the kernel log. */
-                log_group_begin();
-                r = vm_definition_parse(l.entries[i].name, l.entries[i].path, defaults, &d);
-                if (r == -ENOMEM)
+                r = generate_entry(dir_fd, dir, l.entries + i, defaults);
+                if (r < 0)
                         return r;
-                if (r < 0) {
-                        _cleanup_free_ char *summary = NULL;
-
-                        if (asprintf(&summary, "Skipping VM '%s': its definition '%s' was rejected.",
-                                     l.entries[i].name, l.entries[i].path) < 0)
-                                return log_oom();
-                        log_group_end(LOG_ERR, summary);
-                        failed++;
-                        continue;
-                }
-                log_group_end(LOG_WARNING, NULL);
-
-                r = generate_vm(dir_fd, dir, d);
-                if (r == -ENOMEM)
-                        return r;
-                if (r < 0) {
-                        failed++;
-                        continue;
-                }
-                any_autostart = any_autostart || d->autostart;
+                generated += r > 0;
+                any_autostart = any_autostart || r == 2;
         }
 
         /* Autostart=yes means "at boot": machines.target is only pulled in
@@ -461,7 +348,7 @@ static int run(int argc, char *argv[]) {
                         return r;
         }
 
-        log_debug("Generated units for %zu of %zu VM definitions.", l.n - failed, l.n);
+        log_debug("Generated units for %zu of %zu VM definitions.", generated, l.n);
         /* One bad definition must not fail the boot: only a failure to write
          * at all is an error of the generator. */
         return 0;

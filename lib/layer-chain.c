@@ -217,12 +217,12 @@ int layer_chain_dirs(const VmDefinition *d, char ***ret, size_t *ret_n_vm) {
         int r;
 
         if (!d->ephemeral) {
-                r = snapshot_list_read(d->state_dir, &s);
+                r = snapshot_list_read(d->layout.state_dir, &s);
                 if (r < 0)
                         return r;
         }
         for (size_t i = s.n; i > 0; i--) {
-                _cleanup_free_ char *p = snapshot_layer_dir(d->state_dir, s.items[i - 1].num);
+                _cleanup_free_ char *p = snapshot_layer_dir(d->layout.state_dir, s.items[i - 1].num);
 
                 if (!p || strv_extend(&l, p) < 0)
                         return -ENOMEM;

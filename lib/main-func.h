@@ -12,18 +12,18 @@
 #include "log.h"
 
 /* run() returns 0 on success, a negative errno on failure. */
-#define DEFINE_MAIN_FUNCTION(program, log_target, impl)                                          \
-        int main(int argc, char *argv[]) {                                                       \
-                log_setup((program), (log_target));                                              \
-                return impl(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;                       \
+#define DEFINE_MAIN_FUNCTION(program, log_target, impl)                                                               \
+        int main(int argc, char *argv[]) {                                                                            \
+                log_setup((program), (log_target));                                                                   \
+                return impl(argc, argv) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;                                            \
         }
 
 /* run() may also return a positive exit status of its own (ch-launch passes
  * the hypervisor's on). */
-#define DEFINE_MAIN_FUNCTION_WITH_POSITIVE_FAILURE(program, log_target, impl)                    \
-        int main(int argc, char *argv[]) {                                                       \
-                int _r;                                                                          \
-                log_setup((program), (log_target));                                              \
-                _r = impl(argc, argv);                                                           \
-                return _r < 0 ? EXIT_FAILURE : _r;                                               \
+#define DEFINE_MAIN_FUNCTION_WITH_POSITIVE_FAILURE(program, log_target, impl)                                         \
+        int main(int argc, char *argv[]) {                                                                            \
+                int _r;                                                                                               \
+                log_setup((program), (log_target));                                                                   \
+                _r = impl(argc, argv);                                                                                \
+                return _r < 0 ? EXIT_FAILURE : _r;                                                                    \
         }

@@ -89,19 +89,3 @@ int mount_option_get(const char *options, const char *name, char **ret) {
         }
         return 0;
 }
-
-int mount_is_overlay_of(const char *path, const char *upper_dir) {
-        _cleanup_(mount_info_done) MountInfo m = {};
-        _cleanup_free_ char *upper = NULL;
-        int r;
-
-        r = mount_find(path, &m);
-        if (r <= 0)
-                return r;
-        if (!streq(m.fstype, "overlay"))
-                return 0;
-        r = mount_option_get(m.options, "upperdir", &upper);
-        if (r <= 0)
-                return r;
-        return streq(upper, upper_dir);
-}

@@ -22,6 +22,3 @@ int mount_find(const char *path, MountInfo *ret);
  * "lowerdir=/a,upperdir=/b"), unescaped of overlayfs' '\' escapes.
  * Returns 1 and a copy in ret, 0 if absent. */
 int mount_option_get(const char *options, const char *name, char **ret);
-
-/* True if the mount at `path` is the overlay of `upper_dir`. */
-int mount_is_overlay_of(const char *path, const char *upper_dir);

@@ -22,8 +22,8 @@ char *overlay_escape_path(const char *path) {
 }
 
 int overlay_mount_options(const VmDefinition *d, char **ret) {
-        _cleanup_free_ char *lower = NULL, *upper = overlay_escape_path(d->upper_dir),
-                            *work = overlay_escape_path(d->work_dir);
+        _cleanup_free_ char *lower = NULL, *upper = overlay_escape_path(d->layout.upper_dir),
+                            *work = overlay_escape_path(d->layout.work_dir);
 
         /* A chain that cannot be read (a broken parent record) mounts the
          * base alone; overlay-prepare refuses to start such a VM, saying why. */

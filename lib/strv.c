@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +37,28 @@ int strv_extend(char ***l, const char *value) {
         grown[n] = copy;
         grown[n + 1] = NULL;
         *l = grown;
+        return 0;
+}
+
+int strv_extendf(char ***l, const char *fmt, ...) {
+        _cleanup_free_ char *s = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        return strv_extend(l, s);
+}
+
+int strv_extend_many(char ***l, const char *const *values) {
+        for (; *values; values++) {
+                int r = strv_extend(l, *values);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 

@@ -14,6 +14,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
 size_t strv_length(char *const *l);
 /* Appends a copy of `value`. Returns 0 or -ENOMEM. */
 int strv_extend(char ***l, const char *value);
+/* strv_extend() of a formatted string. */
+int strv_extendf(char ***l, const char *fmt, ...) _printf_(2, 3);
+/* Appends a copy of each of the NULL-terminated `values`. */
+int strv_extend_many(char ***l, const char *const *values);
 /* Deep copy; NULL in gives an empty vector. Returns NULL on OOM. */
 char **strv_copy(char *const *l);
 

@@ -7,17 +7,21 @@
  * cowvm.vm(5); this is the one parser of it, shared by the generator and by
  * every helper, so that all of them agree on what a definition means.
  *
- * Parsing is table driven (vm-definition.c): every field starts unset,
- * defaults and cross-checks are applied after the whole file was read, and
- * every complaint names FILE:LINE and the key.
+ * Parsing is table driven (definition-parse.c): every field starts unset,
+ * defaults and cross-checks are applied after the whole file was read
+ * (vm-definition.c), and every complaint names FILE:LINE and the key. Where
+ * definitions are found is definition-find.c; the host paths of a VM are
+ * vm-layout.h; its kernel, initrd and command line vm-boot.h.
  */
 
 #include <net/ethernet.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "macro.h"
 #include "time-util.h"
+#include "vm-layout.h"
 
 #define VM_NAME_MAX 63
 /* The virtio-fs tag of the root filesystem: root=myfs on the kernel command line. */
@@ -123,17 +127,12 @@ typedef struct VmDefinition {
         VirtiofsCache virtiofs_cache;
         unsigned virtiofs_thread_pool_size; /* 0: virtiofsd's default */
 
-        /* Derived by vm_definition_load(), never parsed. */
-        char *base_dir;    /* the lower layer */
-        char *kernel_path; /* resolved kernel and initrd (initrd may be NULL) */
-        char *initrd_path;
-        char *state_dir; /* /var/lib/cowvm/vms/NAME */
-        char *upper_dir; /* the upper layer: the VM's disk, or tmpfs when ephemeral */
-        char *work_dir;
-        char *runtime_dir;      /* /run/cowvm/NAME */
-        char *root_dir;         /* /run/cowvm/NAME/root, the overlay mount point */
-        char *virtiofsd_socket; /* /run/cowvm/NAME/virtiofsd.sock */
-        char *vmm_dir;          /* /run/cowvm/NAME/vmm: ch-launch's sockets (vm@'s RuntimeDirectory=) */
+        /* Derived, never parsed. */
+        char *base_dir;  /* the lower layer */
+        VmLayout layout; /* the VM's host paths: vm-layout.h */
+        /* Set by vm_boot_resolve() (vm-boot.h) only; NULL until then. */
+        char *kernel_path;
+        char *initrd_path; /* NULL too when the base has none */
 } VmDefinition;
 
 VmDefinition *vm_definition_free(VmDefinition *d);
@@ -147,16 +146,28 @@ bool vm_name_is_valid(const char *name);
  * /etc/cowvm, /run/cowvm, /usr/lib/cowvm, or the colon-separated list in
  * $COWVM_DEFINITION_PATH (tests). */
 char *const *vm_definition_dirs(void);
-/* /var/lib/cowvm ($COWVM_STATE_DIR) and /run/cowvm ($COWVM_RUNTIME_DIR). */
-const char *cowvm_state_dir(void);
-const char *cowvm_runtime_dir(void);
 
-/* Why the absolute path `base` must not be a VM's lower layer (the host's
- * root, its secrets, the kernel's live state, the VMs' own disks and
- * runtime state), as text for a message; NULL if it may be one. `base` is
- * normalized: the caller checks the configured path and, at start, the path
- * it resolves to. *ret_buf is freed by the caller. */
-const char *base_path_refusal(const char *base, char **ret_buf);
+/* Finds NAME.vm in vm_definition_dirs(): the first directory that has it
+ * wins. Returns -ENOENT when there is none, -ERFKILL when the winning file
+ * is a symlink to /dev/null (masked). */
+int vm_definition_find(const char *name, char **ret_path);
+
+typedef struct VmDefinitionEntry {
+        char *name;
+        char *path;
+} VmDefinitionEntry;
+
+typedef struct VmDefinitionList {
+        VmDefinitionEntry *entries;
+        size_t n;
+} VmDefinitionList;
+
+void vm_definition_list_done(VmDefinitionList *l);
+
+/* Every defined VM, sorted by name, each at the path vm_definition_find()
+ * gives it; masked ones are left out. A file whose name is no valid VM
+ * name is logged and skipped. -ENOMEM (logged), or 0. */
+int vm_definitions_enumerate(VmDefinitionList *ret);
 
 /* The host-wide defaults: cowvm.conf from the first definition directory
  * that has one, else built-in defaults. A bad value in cowvm.conf is logged
@@ -168,20 +179,8 @@ int vm_defaults_load(VmDefinition **ret);
  * problem as FILE:LINE; returns -EINVAL when the definition is rejected. */
 int vm_definition_parse(const char *name, const char *path, const VmDefinition *defaults, VmDefinition **ret);
 
-/* Finds NAME.vm in vm_definition_dirs(). Returns -ENOENT when there is none,
- * -ERFKILL when the winning file is a symlink to /dev/null (masked). */
-int vm_definition_find(const char *name, char **ret_path);
-
 /* What a helper calls first: validates NAME, finds and parses its definition
  * over cowvm.conf. On failure it has logged a message a user can act on
- * (where it looked, or why the file was rejected) and returns < 0. */
+ * (where it looked, or why the file was rejected) and returns < 0. Looks
+ * nothing up in the base: see vm_boot_resolve() for that. */
 int vm_definition_load(const char *name, VmDefinition **ret);
-
-/* Sets kernel_path and initrd_path from Kernel=/Initrd= or the base's own
- * boot/vmlinuz and boot/initrd.img (else Debian's /vmlinuz, /initrd.img).
- * initrd_path stays NULL when the base has none. */
-int vm_definition_resolve_boot_files(VmDefinition *d);
-
-/* The kernel command line the guest boots with: cowvm's part
- * (root=myfs rootfstype=virtiofs rw console=...) plus KernelCommandLine=. */
-int vm_definition_kernel_command_line(const VmDefinition *d, const char *console, char **ret);

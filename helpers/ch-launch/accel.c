@@ -17,7 +17,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "launch.h"
+#include "accel.h"
 #include "log.h"
 
 int accel_probe(bool *ret_kvm, const char **ret_reason) {

@@ -16,26 +16,26 @@
  */
 
 #include <fcntl.h>
-#include <inttypes.h>
-#include <stdarg.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
+#include "backend.h"
+#include "channel.h"
 #include "json-lite.h"
-#include "launch.h"
 #include "log.h"
+#include "socket-util.h"
 #include "strv.h"
 
-typedef struct QemuData {
-        int qmp_fd;
-        sd_event_source *qmp_source;
+typedef struct QemuState {
+        const BackendConfig *config;
+        int qmp_fd; /* until started() */
+        Channel qmp;
         JsonStream qmp_stream;
         int vhost_watch_fd;
         sd_event_source *vhost_watch_source;
-} QemuData;
+} QemuState;
 
 /* QMP commands ch-launch sends; "id" comes back in the reply. */
 #define QMP_CAPABILITIES "{\"execute\":\"qmp_capabilities\",\"id\":\"caps\"}\n"
@@ -44,14 +44,14 @@ typedef struct QemuData {
 #define QMP_QUIT "{\"execute\":\"quit\",\"id\":\"quit\"}\n"
 #define QMP_RESET "{\"execute\":\"system_reset\",\"id\":\"reset\"}\n"
 
-static int qmp_send(QemuData *q, const char *cmd) {
+static int qmp_send(QemuState *q, const char *cmd) {
         size_t len = strlen(cmd);
 
-        if (q->qmp_fd < 0)
+        if (!channel_is_open(&q->qmp))
                 return -ENOTCONN;
         /* Commands are tiny and the socket buffer is empty: one send suffices,
          * and MSG_DONTWAIT keeps a wedged QEMU from wedging us. */
-        ssize_t k = send(q->qmp_fd, cmd, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t k = send(q->qmp.fd, cmd, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (k < 0)
                 return -errno;
         return (size_t) k == len ? 0 : -EAGAIN;
@@ -59,21 +59,22 @@ static int qmp_send(QemuData *q, const char *cmd) {
 
 /* QEMU exits 0 also when a signal from outside ends it (`machinectl kill`,
  * `systemctl kill`): only its reason tells that the guest never shut down. */
-static void qmp_shutdown(Launch *l, JsonSpan obj) {
+static void qmp_shutdown(QemuState *q, JsonSpan obj) {
         char reason[32] = "";
         JsonSpan data;
 
         if (json_object_get(obj, "data", &data) >= 0)
                 (void) json_get_string(data, "reason", reason, sizeof reason);
         if (streq(reason, "host-signal"))
-                launch_fail(l, "QEMU was ended by a signal from outside ch-launch; the guest did not shut down.");
+                q->config->events->failed("QEMU was ended by a signal from outside ch-launch; the guest did not "
+                                          "shut down.",
+                                          q->config->userdata);
         else
                 log_info("The guest shut down; QEMU is exiting.");
 }
 
 static void qmp_message(JsonSpan obj, void *userdata) {
-        Launch *l = userdata;
-        QemuData *q = l->backend_data;
+        QemuState *q = userdata;
         char id[32], event[64], status[64];
         JsonSpan ret;
 
@@ -87,7 +88,7 @@ static void qmp_message(JsonSpan obj, void *userdata) {
                 else if (streq(event, "POWERDOWN"))
                         log_debug("ACPI power button pressed.");
                 else if (streq(event, "SHUTDOWN"))
-                        qmp_shutdown(l, obj);
+                        qmp_shutdown(q, obj);
                 else if (streq(event, "GUEST_PANICKED"))
                         log_error("The guest kernel panicked.");
                 return;
@@ -105,46 +106,40 @@ static void qmp_message(JsonSpan obj, void *userdata) {
         else if (streq(id, "status") && json_object_get(obj, "return", &ret) >= 0 &&
                  json_get_string(ret, "status", status, sizeof status) >= 0) {
                 if (streq(status, "running"))
-                        launch_vmm_running(l, "QMP query-status: running");
+                        q->config->events->vmm_running("QMP query-status: running", q->config->userdata);
                 else
                         log_warning("QEMU reports the VM as '%s', not running.", status);
         }
 }
 
-static int qmp_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Launch *l = userdata;
-        QemuData *q = l->backend_data;
-        char buf[4096];
-        ssize_t k;
+/* QEMU is exiting when QMP ends; its exit status tells the rest. */
+static void qmp_data(Channel *c, const char *buf, size_t len, void *userdata) {
+        QemuState *q = userdata;
 
-        k = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-        if (k < 0 && (errno == EAGAIN || errno == EINTR))
-                return 0;
-        if (k <= 0) {
-                /* QEMU is exiting; its exit status tells the rest. */
-                q->qmp_source = sd_event_source_disable_unref(q->qmp_source);
-                q->qmp_fd = safe_close(q->qmp_fd);
-                return 0;
-        }
-        json_stream_feed(&q->qmp_stream, buf, (size_t) k, qmp_message, l);
-        return 0;
+        json_stream_feed(&q->qmp_stream, buf, len, qmp_message, q);
 }
+
+static const ChannelOps qmp_ops = {
+        .on_data = qmp_data,
+};
 
 static int vhost_hangup(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Launch *l = userdata;
-        QemuData *q = l->backend_data;
+        QemuState *q = userdata;
+        char why[512];
 
         q->vhost_watch_source = sd_event_source_disable_unref(q->vhost_watch_source);
-        launch_fail(l, "virtiofsd hung up on %s: the VM lost its root file system.", l->def->virtiofsd_socket);
+        (void) snprintf(why, sizeof why, "virtiofsd hung up on %s: the VM lost its root file system.",
+                        q->config->virtiofsd_socket);
+        q->config->events->failed(why, q->config->userdata);
         return 0;
 }
 
-static int socketpair_pass(Launch *l, int *ret_parent, int *ret_child_number) {
+static int socketpair_pass(BackendResult *ret, const BackendConfig *c, int *ret_parent, int *ret_child_number) {
         int sp[2], n;
 
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
                 return -errno;
-        n = launch_pass_fd(l, sp[1]);
+        n = backend_result_pass_fd(ret, c, sp[1]);
         if (n < 0) {
                 safe_close(sp[0]);
                 return n;
@@ -154,100 +149,113 @@ static int socketpair_pass(Launch *l, int *ret_parent, int *ret_child_number) {
         return 0;
 }
 
-static int qemu_prepare(Launch *l) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+/* The vhost-user connection: passed to QEMU, a duplicate kept to watch it. */
+static int virtiofsd_connect(QemuState *q, BackendResult *ret, LaunchConfig *a) {
+        const BackendConfig *c = q->config;
         _cleanup_close_ int vfs = -EBADF;
-        QemuData *q;
-        int fd = -EBADF, n, r;
+        int n;
+
+        vfs = socket_open_connected(SOCK_STREAM | SOCK_CLOEXEC, c->virtiofsd_socket);
+        if (vfs < 0)
+                return log_error_errno(vfs,
+                                       "Failed to connect to virtiofsd at %s (is virtiofsd@%s.socket running?): %m",
+                                       c->virtiofsd_socket, c->name);
+        q->vhost_watch_fd = fcntl(vfs, F_DUPFD_CLOEXEC, 3);
+        if (q->vhost_watch_fd < 0)
+                return log_error_errno(errno, "Failed to duplicate a socket: %m");
+        n = backend_result_pass_fd(ret, c, TAKE_FD(vfs));
+        if (n < 0)
+                return log_error_errno(n, "Failed to pass a socket: %m");
+        a->vhost_user_fd = n;
+        return 0;
+}
+
+static int qemu_channels(QemuState *q, BackendResult *ret, LaunchConfig *a) {
+        int r;
+
+        r = socketpair_pass(ret, q->config, &q->qmp_fd, &a->qmp_fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the QMP channel: %m");
+        r = socketpair_pass(ret, q->config, &ret->serial_fd, &a->serial_fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the serial channel: %m");
+        r = socketpair_pass(ret, q->config, &ret->notify_fd, &a->notify_fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the notify channel: %m");
+        /* QEMU's stdout carries nothing with these options; fold it into stderr. */
+        ret->child_stdout = -EBADF;
+        return 0;
+}
+
+static int qemu_prepare(const BackendConfig *c, void **ret_state, BackendResult *ret) {
+        QemuState *q;
+        LaunchConfig a = c->launch;
+        int r;
 
         q = calloc(1, sizeof *q);
         if (!q)
                 return log_oom();
-        q->qmp_fd = q->vhost_watch_fd = -EBADF;
-        l->backend_data = q;
+        *q = (QemuState) { .config = c, .qmp_fd = -EBADF, .qmp = CHANNEL_NULL, .vhost_watch_fd = -EBADF };
+        *ret_state = q;
 
-        if (strlen(l->def->virtiofsd_socket) >= sizeof sa.sun_path)
-                return log_error_errno(-ENAMETOOLONG, "Socket path too long: %s", l->def->virtiofsd_socket);
-        strcpy(sa.sun_path, l->def->virtiofsd_socket);
-        vfs = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (vfs < 0)
-                return log_error_errno(errno, "Failed to create a socket: %m");
-        if (connect(vfs, (struct sockaddr *) &sa, sizeof sa) < 0)
-                return log_error_errno(errno,
-                                       "Failed to connect to virtiofsd at %s (is virtiofsd@%s.socket running?): %m",
-                                       sa.sun_path, l->def->name);
-        q->vhost_watch_fd = fcntl(vfs, F_DUPFD_CLOEXEC, 3);
-        if (q->vhost_watch_fd < 0)
-                return log_error_errno(errno, "Failed to duplicate a socket: %m");
-        n = launch_pass_fd(l, TAKE_FD(vfs));
-        if (n < 0)
-                return log_error_errno(n, "Failed to pass a socket: %m");
-        l->config.vhost_user_fd = n;
-
-        r = socketpair_pass(l, &q->qmp_fd, &l->config.qmp_fd);
-        if (r < 0)
-                return log_error_errno(r, "Failed to create the QMP channel: %m");
-        r = socketpair_pass(l, &fd, &l->config.serial_fd);
-        if (r < 0)
-                return log_error_errno(r, "Failed to create the serial channel: %m");
-        r = launch_attach_serial(l, fd);
+        r = virtiofsd_connect(q, ret, &a);
         if (r < 0)
                 return r;
-        r = socketpair_pass(l, &l->notify_fd, &l->config.notify_fd);
+        r = qemu_channels(q, ret, &a);
         if (r < 0)
-                return log_error_errno(r, "Failed to create the notify channel: %m");
-
-        /* QEMU's stdout carries nothing with these options; fold it into stderr. */
-        l->child_stdout = -EBADF;
-        return 0;
+                return r;
+        r = qemu_build_argv(&a, &ret->argv);
+        if (r == -ENOMEM)
+                return log_oom();
+        return r;
 }
 
-static int qemu_started(Launch *l) {
-        QemuData *q = l->backend_data;
+static int qemu_started(void *state) {
+        QemuState *q = state;
+        sd_event *e = q->config->event;
         int r;
 
-        r = sd_event_add_io(l->event, &q->qmp_source, q->qmp_fd, EPOLLIN, qmp_io, l);
+        r = channel_open(&q->qmp, e, TAKE_FD(q->qmp_fd), &qmp_ops, q);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch QMP: %m");
         /* EPOLLRDHUP only: never EPOLLIN, the data is QEMU's to read. */
-        r = sd_event_add_io(l->event, &q->vhost_watch_source, q->vhost_watch_fd, EPOLLRDHUP, vhost_hangup, l);
+        r = sd_event_add_io(e, &q->vhost_watch_source, q->vhost_watch_fd, EPOLLRDHUP, vhost_hangup, q);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the virtiofsd connection: %m");
         return 0;
 }
 
-static int qemu_request_poweroff(Launch *l) {
-        return qmp_send(l->backend_data, QMP_POWERDOWN);
+static int qemu_request_poweroff(void *state) {
+        return qmp_send(state, QMP_POWERDOWN);
 }
 
-static int qemu_force_stop(Launch *l) {
-        return qmp_send(l->backend_data, QMP_QUIT);
+static int qemu_force_stop(void *state) {
+        return qmp_send(state, QMP_QUIT);
 }
 
-static int qemu_request_reboot(Launch *l) {
-        return qmp_send(l->backend_data, QMP_RESET);
+static int qemu_request_reboot(void *state) {
+        return qmp_send(state, QMP_RESET);
 }
 
-static void qemu_done(Launch *l) {
-        QemuData *q = l->backend_data;
+static void *qemu_free(void *state) {
+        QemuState *q = state;
 
         if (!q)
-                return;
-        sd_event_source_disable_unref(q->qmp_source);
+                return NULL;
+        channel_close(&q->qmp);
         sd_event_source_disable_unref(q->vhost_watch_source);
         safe_close(q->qmp_fd);
         safe_close(q->vhost_watch_fd);
         free(q);
-        l->backend_data = NULL;
+        return NULL;
 }
 
 const Backend backend_qemu = {
         .id = HYPERVISOR_QEMU,
-        .build_argv = qemu_build_argv,
         .prepare = qemu_prepare,
         .started = qemu_started,
         .request_poweroff = qemu_request_poweroff,
         .force_stop = qemu_force_stop,
         .request_reboot = qemu_request_reboot,
-        .done = qemu_done,
+        .free = qemu_free,
 };

@@ -6,10 +6,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include "http-client.h"
 #include "macro.h"
+#include "socket-util.h"
 
 int http_format_request(const char *method, const char *endpoint, const char *body, char **ret, size_t *ret_len) {
         /* A PUT without a body still says "Content-Length: 0": HTTP/1.1 wants
@@ -40,23 +40,9 @@ static const char *find_header_end(const char *buf, size_t len) {
         return NULL;
 }
 
-int http_parse_response(const char *buf, size_t len, bool eof, unsigned *ret_status, size_t *ret_body_offset,
-                        size_t *ret_body_len) {
-        const char *hend, *line, *e;
-        unsigned status;
-        bool have_length = false;
-        size_t clen = 0;
-
-        hend = find_header_end(buf, len);
-        if (!hend)
-                return eof ? -EBADMSG : -EAGAIN;
-
-        /* Status line: HTTP/1.x SSS reason */
-        if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ')
-                return -EBADMSG;
-        if (buf[9] < '1' || buf[9] > '5' || buf[10] < '0' || buf[10] > '9' || buf[11] < '0' || buf[11] > '9')
-                return -EBADMSG;
-        status = (unsigned) ((buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0'));
+/* The header lines after the status line, up to `hend`: Content-Length. */
+static int parse_headers(const char *buf, const char *hend, size_t *clen, bool *have_length) {
+        const char *line, *e;
 
         line = memchr(buf, '\n', (size_t) (hend - buf));
         for (line = line + 1; line < hend - 2; line = e + 1) {
@@ -80,11 +66,37 @@ int http_parse_response(const char *buf, size_t len, bool eof, unsigned *ret_sta
                                 end++;
                         if (errno != 0 || *end != '\0' || end == tmp || v > 64 * 1024 * 1024)
                                 return -EBADMSG;
-                        clen = (size_t) v;
-                        have_length = true;
+                        *clen = (size_t) v;
+                        *have_length = true;
                 } else if (ll > 18 && strncasecmp(line, "Transfer-Encoding:", 18) == 0)
                         return -EPROTONOSUPPORT;
         }
+
+        return 0;
+}
+
+int http_parse_response(const char *buf, size_t len, bool eof, unsigned *ret_status, size_t *ret_body_offset,
+                        size_t *ret_body_len) {
+        const char *hend;
+        unsigned status;
+        bool have_length = false;
+        size_t clen = 0;
+        int r;
+
+        hend = find_header_end(buf, len);
+        if (!hend)
+                return eof ? -EBADMSG : -EAGAIN;
+
+        /* Status line: HTTP/1.x SSS reason */
+        if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ')
+                return -EBADMSG;
+        if (buf[9] < '1' || buf[9] > '5' || buf[10] < '0' || buf[10] > '9' || buf[11] < '0' || buf[11] > '9')
+                return -EBADMSG;
+        status = (unsigned) ((buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0'));
+
+        r = parse_headers(buf, hend, &clen, &have_length);
+        if (r < 0)
+                return r;
 
         size_t off = (size_t) (hend - buf);
         if (status == 204 || status == 304 || (status >= 100 && status < 200)) {
@@ -124,34 +136,12 @@ static int wait_fd(int fd, short events, usec_t deadline) {
         }
 }
 
-int http_call(const char *socket_path, const char *method, const char *endpoint, const char *body, usec_t timeout,
-              char **ret_body) {
-        _cleanup_free_ char *req = NULL, *buf = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        size_t req_len, sent = 0, n = 0, size = 0;
-        usec_t deadline = now_usec(CLOCK_MONOTONIC) + timeout;
-        bool eof = false;
+static int http_send(int fd, const char *req, size_t len, usec_t deadline) {
+        size_t sent = 0;
         int r;
 
-        if (strlen(socket_path) >= sizeof sa.sun_path)
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, socket_path);
-
-        r = http_format_request(method, endpoint, body, &req, &req_len);
-        if (r < 0)
-                return r;
-
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return -errno;
-        /* Connecting to an AF_UNIX socket never returns EINPROGRESS; it either
-         * succeeds, fails, or (backlog full) says EAGAIN. */
-        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
-                return -errno;
-
-        while (sent < req_len) {
-                ssize_t k = send(fd, req + sent, req_len - sent, MSG_NOSIGNAL);
+        while (sent < len) {
+                ssize_t k = send(fd, req + sent, len - sent, MSG_NOSIGNAL);
                 if (k < 0 && errno == EAGAIN) {
                         r = wait_fd(fd, POLLOUT, deadline);
                         if (r < 0)
@@ -163,6 +153,33 @@ int http_call(const char *socket_path, const char *method, const char *endpoint,
                 if (k > 0)
                         sent += (size_t) k;
         }
+        return 0;
+}
+
+/* Makes room for one more read. */
+static int http_buffer_grow(char **buf, size_t n, size_t *size) {
+        size_t ns;
+        char *nb;
+
+        if (n + 4096 + 1 <= *size)
+                return 0;
+        ns = *size ? *size * 2 : 8192;
+        if (ns > 64 * 1024 * 1024)
+                return -EFBIG;
+        nb = realloc(*buf, ns);
+        if (!nb)
+                return -ENOMEM;
+        *buf = nb;
+        *size = ns;
+        return 0;
+}
+
+/* Reads until the response is complete; returns its status. */
+static int http_receive(int fd, usec_t deadline, char **ret_body) {
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0, size = 0;
+        bool eof = false;
+        int r;
 
         for (;;) {
                 unsigned status;
@@ -181,17 +198,9 @@ int http_call(const char *socket_path, const char *method, const char *endpoint,
                 if (r != -EAGAIN)
                         return r;
 
-                if (n + 4096 + 1 > size) {
-                        size_t ns = size ? size * 2 : 8192;
-                        char *nb;
-                        if (ns > 64 * 1024 * 1024)
-                                return -EFBIG;
-                        nb = realloc(buf, ns);
-                        if (!nb)
-                                return -ENOMEM;
-                        buf = nb;
-                        size = ns;
-                }
+                r = http_buffer_grow(&buf, n, &size);
+                if (r < 0)
+                        return r;
                 ssize_t k = recv(fd, buf + n, size - n - 1, 0);
                 if (k < 0 && errno == EAGAIN) {
                         r = wait_fd(fd, POLLIN, deadline);
@@ -207,4 +216,27 @@ int http_call(const char *socket_path, const char *method, const char *endpoint,
                         eof = true;
                 n += (size_t) k;
         }
+}
+
+int http_call(const char *socket_path, const char *method, const char *endpoint, const char *body, usec_t timeout,
+              char **ret_body) {
+        _cleanup_free_ char *req = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        usec_t deadline = now_usec(CLOCK_MONOTONIC) + timeout;
+        size_t req_len;
+        int r;
+
+        r = http_format_request(method, endpoint, body, &req, &req_len);
+        if (r < 0)
+                return r;
+
+        /* Connecting to an AF_UNIX socket never returns EINPROGRESS; it either
+         * succeeds, fails, or (backlog full) says EAGAIN. */
+        fd = socket_open_connected(SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, socket_path);
+        if (fd < 0)
+                return fd;
+        r = http_send(fd, req, req_len, deadline);
+        if (r < 0)
+                return r;
+        return http_receive(fd, deadline, ret_body);
 }

@@ -2,12 +2,13 @@
 
 #include <endian.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include "journal-writer.h"
 #include "macro.h"
+#include "socket-util.h"
 
 struct JournalRecord {
         JournalRecord *next;
@@ -16,15 +17,11 @@ struct JournalRecord {
 };
 
 int journal_writer_open(JournalWriter *w, const char *path) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd, sz = 8 * 1024 * 1024;
+        int fd, r, sz = 8 * 1024 * 1024;
 
         *w = (JournalWriter) { .fd = -EBADF };
         if (!path)
                 path = getenv("COWVM_JOURNAL_SOCKET") ?: JOURNAL_SOCKET;
-        if (strlen(path) >= sizeof sa.sun_path)
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, path);
 
         fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
@@ -32,8 +29,8 @@ int journal_writer_open(JournalWriter *w, const char *path) {
         /* A big send buffer absorbs a boot's burst; FORCE works as root. */
         if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0)
                 (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
-        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
-                int r = -errno;
+        r = socket_connect_path(fd, path);
+        if (r < 0) {
                 safe_close(fd);
                 return r;
         }
@@ -138,4 +135,21 @@ int journal_writer_send(JournalWriter *w, const JournalField *fields, size_t n_f
                         return -errno;
         }
         return queue_record(w, buf, len);
+}
+
+bool console_escape(const char *line, size_t len, char *out, size_t *ret_len) {
+        bool escaped = false;
+        size_t n = 0;
+
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char) line[i];
+                if ((c < 0x20 && c != '\t') || c == 0x7f) {
+                        n += (size_t) sprintf(out + n, "\\x%02x", c);
+                        escaped = true;
+                } else
+                        out[n++] = (char) c;
+        }
+        out[n] = '\0';
+        *ret_len = n;
+        return escaped;
 }

@@ -50,3 +50,8 @@ int journal_writer_flush(JournalWriter *w);
 static inline bool journal_writer_congested(const JournalWriter *w) {
         return w->queued_bytes >= JOURNAL_QUEUE_MAX;
 }
+
+/* Escapes C0 control characters but '\t' (and DEL) as \xNN so that a console
+ * line with ANSI colour codes stays readable text in the journal instead of a
+ * blob. Returns true if anything was escaped. `out` must hold 4*len+1 bytes. */
+bool console_escape(const char *line, size_t len, char *out, size_t *ret_len);

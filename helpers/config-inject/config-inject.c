@@ -31,11 +31,12 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return r;
 
-        r = safe_fs_open_root(d->root_dir, &root_fd);
+        r = safe_fs_open_root(d->layout.root_dir, &root_fd);
         if (r == -ENOSYS)
                 return log_error_errno(r, "Cannot configure VM '%s': %s.", d->name, safe_fs_error_explain(r));
         if (r < 0)
-                return log_error_errno(r, "Failed to open the root of VM '%s' at '%s': %m", d->name, d->root_dir);
+                return log_error_errno(r, "Failed to open the root of VM '%s' at '%s': %m", d->name,
+                                       d->layout.root_dir);
 
         r = inject_verify_overlay(root_fd, d);
         if (r < 0)
@@ -48,7 +49,7 @@ static int run(int argc, char *argv[]) {
 
         InjectContext c = {
                 .root_fd = root_fd,
-                .root_path = d->root_dir,
+                .root_path = d->layout.root_dir,
                 .base_fd = base_fd,
                 .def = d,
                 .owner_uid = 0,
@@ -58,7 +59,7 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Failed to configure VM '%s' (see above); not starting it.", d->name);
 
-        log_info("Configured VM '%s' in %s.", d->name, d->root_dir);
+        log_info("Configured VM '%s' in %s.", d->name, d->layout.root_dir);
         return 0;
 }
 

@@ -53,8 +53,8 @@ int inject_cloud_init(const InjectContext *c);
  * problem); returns the first error. */
 int inject_all(const InjectContext *c);
 
-/* Checks that `root_fd` (an fd of d->root_dir) is the root of an overlay
- * mounted at d->root_dir whose upperdir is d->upper_dir. Logs and returns
+/* Checks that `root_fd` (an fd of d->layout.root_dir) is the root of an overlay
+ * mounted at d->layout.root_dir whose upperdir is d->layout.upper_dir. Logs and returns
  * -EMEDIUMTYPE if not. */
 int inject_verify_overlay(int root_fd, const VmDefinition *d);
 

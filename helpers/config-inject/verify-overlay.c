@@ -40,11 +40,11 @@ int inject_verify_overlay(int root_fd, const VmDefinition *d) {
         int r;
 
         if (statx(root_fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0)
-                return log_error_errno(errno, "Failed to stat '%s': %m", d->root_dir);
+                return log_error_errno(errno, "Failed to stat '%s': %m", d->layout.root_dir);
         if (!(stx.stx_mask & STATX_MNT_ID))
                 return log_error_errno(EOPNOTSUPP,
                                        "The kernel does not report mount ids (Linux >= 5.8 needed) for '%s'.",
-                                       d->root_dir);
+                                       d->layout.root_dir);
 
         t = mnt_new_table();
         it = mnt_new_iter(MNT_ITER_FORWARD);
@@ -61,13 +61,13 @@ int inject_verify_overlay(int root_fd, const VmDefinition *d) {
 
         if (!fs)
                 why = "its mount is not in /proc/self/mountinfo";
-        else if (!mnt_fs_get_target(fs) || !same_path(mnt_fs_get_target(fs), d->root_dir))
+        else if (!mnt_fs_get_target(fs) || !same_path(mnt_fs_get_target(fs), d->layout.root_dir))
                 why = "it is not a mount point";
         else if (!streq(strempty(mnt_fs_get_fstype(fs)), "overlay"))
                 why = "it is not an overlay filesystem";
         else if (mount_option_get(strempty(mnt_fs_get_fs_options(fs)), "upperdir", &upper) <= 0)
                 why = "the overlay has no upper layer";
-        else if (!same_path(upper, d->upper_dir))
+        else if (!same_path(upper, d->layout.upper_dir))
                 why = "the overlay's upper layer is not the VM's";
         else
                 return 0;
@@ -75,5 +75,5 @@ int inject_verify_overlay(int root_fd, const VmDefinition *d) {
         return log_error_errno(
                 EMEDIUMTYPE,
                 "'%s' is not mounted as the VM's overlay (upper layer '%s'): %s; refusing to write into it.",
-                d->root_dir, d->upper_dir, why);
+                d->layout.root_dir, d->layout.upper_dir, why);
 }

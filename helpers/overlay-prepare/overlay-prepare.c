@@ -49,13 +49,13 @@
 #include "overlay-util.h"
 #include "parse-util.h"
 #include "path-util.h"
+#include "base-record.h"
 #include "safe-fs.h"
 #include "strv.h"
 #include "unit-name.h"
+#include "vm-boot.h"
 #include "vm-definition.h"
-
-#define BASE_RECORD "base"
-#define BASE_ID_FILE "etc/cowvm-base-id"
+#include "vm-layout.h"
 
 /* ---- checks of the base ------------------------------------------------ */
 
@@ -86,9 +86,40 @@ static int check_base_is_not_host_data(const VmDefinition *d) {
                 return log_error_errno(errno, "Failed to resolve base '%s' of VM '%s': %m", d->base_dir, d->name);
         why = base_path_refusal(resolved, &buf);
         if (why)
-                return log_error_errno(EPERM,
+                return log_error_errno(SYNTHETIC_ERRNO(EPERM),
                                        "Refusing base '%s' of VM '%s' (Base=%s in '%s'): it resolves to '%s', and %s.",
                                        d->base_dir, d->name, d->base, d->path, resolved, why);
+        return 0;
+}
+
+static int check_regular_file(const char *path) {
+        struct stat st;
+
+        if (stat(path, &st) < 0)
+                return -errno;
+        return S_ISREG(st.st_mode) ? 0 : -EINVAL;
+}
+
+/* The kernel and initrd ch-launch will boot: checked here, where a missing
+ * one fails the start before anything is mounted. */
+static int check_boot_files(VmDefinition *d) {
+        int r;
+
+        r = vm_boot_resolve(d);
+        if (r < 0)
+                return r;
+        r = check_regular_file(d->kernel_path);
+        if (r < 0)
+                return log_error_errno(r,
+                                       "VM '%s' has no kernel: '%s' is not a file. Set Kernel= in '%s' or install "
+                                       "a kernel into the base (boot/vmlinuz).",
+                                       d->name, d->kernel_path, d->path);
+        r = d->initrd_path ? check_regular_file(d->initrd_path) : 0;
+        if (r < 0)
+                return log_error_errno(r, "VM '%s': initrd '%s' is not a file. Fix Initrd= in '%s'.", d->name,
+                                       d->initrd_path, d->path);
+        if (!d->initrd_path)
+                log_notice("VM '%s' boots without an initrd: its kernel must have virtiofs built in.", d->name);
         return 0;
 }
 
@@ -106,7 +137,7 @@ static int log_chain_error(const VmDefinition *d, int error) {
                 return log_error_errno(error,
                                        "A layer record of VM '%s' is malformed: '%s/snapshots' or a parent record "
                                        "(.NAME.parent) below base '%s' in %s/bases.",
-                                       d->name, d->state_dir, d->base, cowvm_state_dir());
+                                       d->name, d->layout.state_dir, d->base, cowvm_state_dir());
         return log_error_errno(error, "Failed to read the layers of VM '%s': %m", d->name);
 }
 
@@ -123,7 +154,7 @@ static int check_layer(const VmDefinition *d, const char *dir, bool own) {
                 return log_error_errno(r,
                                        "Snapshot layer '%s' of VM '%s' is listed in '%s/snapshots' but cannot be "
                                        "opened: %m. If a snapshot was interrupted, 'cowvm snapshot %s' completes it.",
-                                       dir, d->name, d->state_dir, d->name);
+                                       dir, d->name, d->layout.state_dir, d->name);
         if (r < 0)
                 return log_error_errno(r, "Base layer '%s' below base '%s' of VM '%s' cannot be opened: %m", dir,
                                        d->base, d->name);
@@ -189,7 +220,7 @@ static int check_mount_unit_current(const VmDefinition *d) {
         size_t size;
         int r;
 
-        if (unit_name_from_path(d->root_dir, ".mount", &unit) < 0 || overlay_mount_options(d, &options) < 0 ||
+        if (unit_name_from_path(d->layout.root_dir, ".mount", &unit) < 0 || overlay_mount_options(d, &options) < 0 ||
             asprintf(&line, "\nOptions=%s\n", options) < 0)
                 return log_oom();
         if (strpbrk(options, "%\\"))
@@ -211,13 +242,13 @@ static int check_mount_unit_current(const VmDefinition *d) {
 
 /* cowvm(1) holds this lock while it moves the VM's layers. */
 static int lock_state_dir(const VmDefinition *d, int *ret_fd) {
-        int fd = open(d->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        int fd = open(d->layout.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 
         if (fd < 0)
-                return log_error_errno(errno, "Failed to open '%s': %m", d->state_dir);
+                return log_error_errno(errno, "Failed to open '%s': %m", d->layout.state_dir);
         if (flock(fd, LOCK_EX) < 0) {
                 safe_close(fd);
-                return log_error_errno(errno, "Failed to lock '%s': %m", d->state_dir);
+                return log_error_errno(errno, "Failed to lock '%s': %m", d->layout.state_dir);
         }
         *ret_fd = fd;
         return 0;
@@ -258,69 +289,11 @@ static int check_base(const VmDefinition *d, int *ret_base_fd) {
                                        "Is it a root filesystem tree?",
                                        d->base_dir, d->name, init);
 
-        if (stat(d->kernel_path, &st) < 0 || !S_ISREG(st.st_mode))
-                return log_error_errno(errno ?: EINVAL,
-                                       "VM '%s' has no kernel: '%s' is not a file. Set Kernel= in '%s' or install "
-                                       "a kernel into the base (boot/vmlinuz).",
-                                       d->name, d->kernel_path, d->path);
-        if (d->initrd_path && (stat(d->initrd_path, &st) < 0 || !S_ISREG(st.st_mode)))
-                return log_error_errno(errno ?: EINVAL, "VM '%s': initrd '%s' is not a file. Fix Initrd= in '%s'.",
-                                       d->name, d->initrd_path, d->path);
-        if (!d->initrd_path)
-                log_notice("VM '%s' boots without an initrd: its kernel must have virtiofs built in.", d->name);
-
         *ret_base_fd = TAKE_FD(base_fd);
         return 0;
 }
 
 /* ---- the base record: which base the upper layer was made over --------- */
-
-typedef struct BaseRecord {
-        char *path;
-        char *id;
-} BaseRecord;
-
-static void base_record_done(BaseRecord *b) {
-        free(b->path);
-        free(b->id);
-}
-
-static int base_record_read(const char *file, BaseRecord *ret) {
-        _cleanup_fclose_ FILE *f = fopen(file, "re");
-        _cleanup_(base_record_done) BaseRecord b = {};
-        char line[8192];
-
-        if (!f)
-                return -errno;
-        while (fgets(line, sizeof line, f)) {
-                line[strcspn(line, "\n")] = '\0';
-                if (strncmp(line, "path=", 5) == 0)
-                        b.path = strdup(line + 5);
-                else if (strncmp(line, "id=", 3) == 0)
-                        b.id = strdup(line + 3);
-        }
-        if (!b.path || !b.id)
-                return -EBADMSG;
-        *ret = b;
-        b = (BaseRecord) {};
-        return 0;
-}
-
-static int base_record_write(int state_fd, const char *base_dir, const char *id) {
-        _cleanup_free_ char *data = NULL;
-        int n;
-
-        n = asprintf(&data,
-                     "# The base this VM's upper layer was created over. overlay-prepare refuses\n"
-                     "# to start the VM when the base changes: overlayfs gives undefined results\n"
-                     "# when the lower layer changes under an existing upper layer.\n"
-                     "path=%s\nid=%s\n",
-                     base_dir, id);
-        if (n < 0)
-                return -ENOMEM;
-        /* The state directory is root's own (0700): the guest cannot reach it. */
-        return safe_write_file_atomic_at(state_fd, BASE_RECORD, data, (size_t) n, 0600, 0, 0, 0);
-}
 
 static bool dir_is_empty(int dir_fd, const char *name) {
         _cleanup_(closedirp) DIR *d = NULL;
@@ -347,7 +320,7 @@ static int base_moved(const VmDefinition *d, int state_fd, const BaseRecord *rec
         _cleanup_(snapshot_list_done) SnapshotList snaps = {};
         int r;
 
-        r = snapshot_list_read(d->state_dir, &snaps);
+        r = snapshot_list_read(d->layout.state_dir, &snaps);
         if (r < 0)
                 return log_chain_error(d, r);
         if (snaps.n > 0)
@@ -364,7 +337,7 @@ static int base_moved(const VmDefinition *d, int state_fd, const BaseRecord *rec
                                        "another one. Set Base= back, or move '%s' away to recreate the VM from "
                                        "the new base (its files stay in what you moved), or discard its disk "
                                        "with 'cowvm reset %s'.",
-                                       d->name, rec->path, d->path, d->base, d->state_dir, d->name);
+                                       d->name, rec->path, d->path, d->base, d->layout.state_dir, d->name);
         log_notice("VM '%s': its upper layer is empty; moving it from base '%s' to '%s'.", d->name, rec->path,
                    d->base_dir);
         r = base_record_write(state_fd, d->base_dir, id);
@@ -375,15 +348,13 @@ static int base_moved(const VmDefinition *d, int state_fd, const BaseRecord *rec
 
 static int check_base_unchanged(const VmDefinition *d, int state_fd, int base_fd, bool upper_is_new) {
         _cleanup_(base_record_done) BaseRecord rec = {};
-        _cleanup_free_ char *id = NULL, *record = NULL;
+        _cleanup_free_ char *id = NULL;
+        const char *record = d->layout.base_record;
         int r;
 
         r = layer_chain_identity(d, base_fd, &id);
         if (r < 0)
                 return log_error_errno(r, "Failed to identify base '%s': %m", d->base_dir);
-        record = path_join(d->state_dir, BASE_RECORD);
-        if (!record)
-                return log_oom();
 
         r = base_record_read(record, &rec);
         if (r == -ENOENT) {
@@ -401,13 +372,13 @@ static int check_base_unchanged(const VmDefinition *d, int state_fd, int base_fd
         if (!streq(rec.path, d->base_dir))
                 return base_moved(d, state_fd, &rec, id);
         if (!streq(rec.id, id))
-                return log_error_errno(ESTALE,
+                return log_error_errno(SYNTHETIC_ERRNO(ESTALE),
                                        "Base '%s' of VM '%s' has changed since the VM was created (recorded id %s, "
                                        "now %s): it was modified or replaced. An overlay over a changed lower layer "
                                        "is undefined. Restore the original base, or move '%s' away to recreate the "
                                        "VM from the current base (its files stay in what you moved). "
                                        "Bases meant to change should be new bases: see cowvm-mkbase(8).",
-                                       d->base_dir, d->name, rec.id, id, d->state_dir);
+                                       d->base_dir, d->name, rec.id, id, d->layout.state_dir);
         return 0;
 }
 
@@ -422,11 +393,12 @@ static int log_disk_full(const VmDefinition *d, int error) {
                 return log_error_errno(error,
                                        "The disk of VM '%s' is full: it holds its DiskSize=%s. Raise DiskSize= in "
                                        "'%s', or remove files from '%s' on the host, then start it again.",
-                                       d->name, format_size(size, sizeof size, d->disk_size), d->path, d->upper_dir);
+                                       d->name, format_size(size, sizeof size, d->disk_size), d->path,
+                                       d->layout.upper_dir);
         return log_error_errno(error,
                                "The disk of VM '%s' ('%s') is full: %m. Free space on its file system, then start "
                                "it again.",
-                               d->name, d->upper_dir);
+                               d->name, d->layout.upper_dir);
 }
 
 /* overlayfs keeps its bookkeeping (whiteouts, opaque dirs, origin) in
@@ -435,22 +407,22 @@ static int log_disk_full(const VmDefinition *d, int error) {
 static int check_upper_fs(const VmDefinition *d) {
         struct stat su, sw;
 
-        if (stat(d->upper_dir, &su) < 0 || stat(d->work_dir, &sw) < 0)
+        if (stat(d->layout.upper_dir, &su) < 0 || stat(d->layout.work_dir, &sw) < 0)
                 return log_error_errno(errno, "Failed to stat the upper layer of VM '%s': %m", d->name);
         if (su.st_dev != sw.st_dev)
-                return log_error_errno(EXDEV,
+                return log_error_errno(SYNTHETIC_ERRNO(EXDEV),
                                        "'%s' and '%s' are on different filesystems; overlayfs needs its upper "
                                        "and work directories on one.",
-                                       d->upper_dir, d->work_dir);
-        if (setxattr(d->work_dir, "trusted.cowvm.probe", "1", 1, 0) < 0) {
+                                       d->layout.upper_dir, d->layout.work_dir);
+        if (setxattr(d->layout.work_dir, "trusted.cowvm.probe", "1", 1, 0) < 0) {
                 if (errno == EDQUOT || errno == ENOSPC)
                         return log_disk_full(d, errno);
                 return log_error_errno(errno,
                                        "The filesystem of '%s' cannot hold trusted.* extended attributes (%m); "
                                        "an overlayfs upper layer needs them. Put %s on ext4, xfs, btrfs or tmpfs.",
-                                       d->work_dir, cowvm_state_dir());
+                                       d->layout.work_dir, cowvm_state_dir());
         }
-        (void) removexattr(d->work_dir, "trusted.cowvm.probe");
+        (void) removexattr(d->layout.work_dir, "trusted.cowvm.probe");
         return 0;
 }
 
@@ -503,20 +475,15 @@ static int make_upper_dirs(const VmDefinition *d, int base_fd, const char *paren
         r = mkdir_parents_and(parent, 0700, NULL);
         if (r < 0)
                 return log_error_errno(r, "Failed to create '%s': %m", parent);
-        r = mkdir_exact(d->upper_dir, base_st.st_mode & 07777, ret_upper_created);
+        r = mkdir_exact(d->layout.upper_dir, base_st.st_mode & 07777, ret_upper_created);
         if (r < 0)
-                return log_error_errno(r, "Failed to create upper layer '%s': %m", d->upper_dir);
-        if (*ret_upper_created && chown(d->upper_dir, base_st.st_uid, base_st.st_gid) < 0)
-                return log_error_errno(errno, "Failed to set the owner of '%s': %m", d->upper_dir);
-        r = mkdir_exact(d->work_dir, 0700, NULL);
+                return log_error_errno(r, "Failed to create upper layer '%s': %m", d->layout.upper_dir);
+        if (*ret_upper_created && chown(d->layout.upper_dir, base_st.st_uid, base_st.st_gid) < 0)
+                return log_error_errno(errno, "Failed to set the owner of '%s': %m", d->layout.upper_dir);
+        r = mkdir_exact(d->layout.work_dir, 0700, NULL);
         if (r < 0)
-                return log_error_errno(r, "Failed to create work directory '%s': %m", d->work_dir);
+                return log_error_errno(r, "Failed to create work directory '%s': %m", d->layout.work_dir);
         return 0;
-}
-
-static int ephemeral_dir(const char *runtime_dir, char **ret) {
-        *ret = path_join(runtime_dir, "ephemeral");
-        return *ret ? 0 : -ENOMEM;
 }
 
 static int mount_ephemeral_tmpfs(const VmDefinition *d, const char *dir) {
@@ -559,8 +526,9 @@ static int ensure_ephemeral_tmpfs(const VmDefinition *d, const char *dir) {
         if (r == 0)
                 return mount_ephemeral_tmpfs(d, dir);
         if (!streq(m.fstype, "tmpfs"))
-                return log_error_errno(EBUSY, "'%s' is not the tmpfs of ephemeral VM '%s' but %s from '%s'.", dir,
-                                       d->name, m.fstype, m.source);
+                return log_error_errno(SYNTHETIC_ERRNO(EBUSY),
+                                       "'%s' is not the tmpfs of ephemeral VM '%s' but %s from '%s'.", dir, d->name,
+                                       m.fstype, m.source);
         return 0;
 }
 
@@ -578,28 +546,28 @@ static const char *fs_name(int64_t f_type, char *buf, size_t size) {
 static int refuse_not_btrfs(const VmDefinition *d, const char *vms, int64_t f_type) {
         char size[32], type[64];
 
-        return log_error_errno(EOPNOTSUPP,
+        return log_error_errno(SYNTHETIC_ERRNO(EOPNOTSUPP),
                                "VM '%s' has DiskSize=%s, but its state directory '%s' is on %s, where cowvm cannot "
                                "limit it: a limit needs %s on btrfs, with quotas enabled ('btrfs quota enable "
                                "%s'). Set up the host as cowvm-mkbase(8) describes under HOST SETUP, or remove "
                                "DiskSize= from '%s' (or cowvm.conf).",
-                               d->name, format_size(size, sizeof size, d->disk_size), d->state_dir,
+                               d->name, format_size(size, sizeof size, d->disk_size), d->layout.state_dir,
                                fs_name(f_type, type, sizeof type), vms, vms, d->path);
 }
 
 static int refuse_plain_dir(const VmDefinition *d) {
         char size[32];
 
-        return log_error_errno(EOPNOTSUPP,
+        return log_error_errno(SYNTHETIC_ERRNO(EOPNOTSUPP),
                                "VM '%s' has DiskSize=%s, but its state directory '%s' is on btrfs as a plain "
                                "directory (it was made before it could be a subvolume), and only a subvolume can "
                                "be limited. With the VM stopped, convert it: 'mv %s %s.old && btrfs subvolume "
                                "create %s && chmod 700 %s && cp -a --reflink=always %s.old/. %s/', start the "
                                "VM, then remove %s.old (see HOST SETUP in cowvm-mkbase(8)). Or remove DiskSize= "
                                "from '%s'. Nothing was changed.",
-                               d->name, format_size(size, sizeof size, d->disk_size), d->state_dir, d->state_dir,
-                               d->state_dir, d->state_dir, d->state_dir, d->state_dir, d->state_dir, d->state_dir,
-                               d->path);
+                               d->name, format_size(size, sizeof size, d->disk_size), d->layout.state_dir,
+                               d->layout.state_dir, d->layout.state_dir, d->layout.state_dir, d->layout.state_dir,
+                               d->layout.state_dir, d->layout.state_dir, d->layout.state_dir, d->path);
 }
 
 /* Sets the limit to DiskSize=, or removes it: the definition says what the
@@ -623,23 +591,23 @@ static int apply_disk_limit(const VmDefinition *d, int fd, const char *vms) {
                                        d->name, format_size(size, sizeof size, d->disk_size), vms, vms);
         if (r < 0)
                 return log_error_errno(r, "Failed to limit the subvolume '%s' of VM '%s' to DiskSize=%s: %m",
-                                       d->state_dir, d->name, format_size(size, sizeof size, d->disk_size));
+                                       d->layout.state_dir, d->name, format_size(size, sizeof size, d->disk_size));
         if (d->disk_size > 0)
-                log_info("VM '%s': its disk '%s' may hold %s (DiskSize=).", d->name, d->state_dir,
+                log_info("VM '%s': its disk '%s' may hold %s (DiskSize=).", d->name, d->layout.state_dir,
                          format_size(size, sizeof size, d->disk_size));
         return 0;
 }
 
 static int mkdir_state_dir(const VmDefinition *d) {
-        int r = mkdir_exact(d->state_dir, 0700, NULL);
+        int r = mkdir_exact(d->layout.state_dir, 0700, NULL);
 
-        return r < 0 ? log_error_errno(r, "Failed to create '%s': %m", d->state_dir) : 0;
+        return r < 0 ? log_error_errno(r, "Failed to create '%s': %m", d->layout.state_dir) : 0;
 }
 
 /* Makes sure the state directory exists: on btrfs a subvolume, limited to
  * DiskSize=. Never moves or removes what is there. */
 static int prepare_state_dir(const VmDefinition *d) {
-        _cleanup_free_ char *vms = path_join(cowvm_state_dir(), "vms");
+        _cleanup_free_ char *vms = vm_layout_vms_dir();
         _cleanup_close_ int parent_fd = -EBADF, fd = -EBADF;
         int64_t f_type = 0;
         int r, subvolume = 0;
@@ -654,13 +622,13 @@ static int prepare_state_dir(const VmDefinition *d) {
                 return log_error_errno(errno, "Failed to open '%s': %m", vms);
         fd = openat(parent_fd, d->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0 && errno != ENOENT)
-                return log_error_errno(errno, "Failed to open the state directory '%s' of VM '%s': %m", d->state_dir,
-                                       d->name);
+                return log_error_errno(errno, "Failed to open the state directory '%s' of VM '%s': %m",
+                                       d->layout.state_dir, d->name);
         r = fd_fs_type(fd >= 0 ? fd : parent_fd, &f_type);
         if (r >= 0 && fd >= 0)
                 r = subvolume = fd_is_btrfs_subvolume(fd);
         if (r < 0)
-                return log_error_errno(r, "Failed to inspect '%s': %m", d->state_dir);
+                return log_error_errno(r, "Failed to inspect '%s': %m", d->layout.state_dir);
 
         switch (state_dir_plan(fd >= 0, fs_is_btrfs_type(f_type), subvolume > 0, d->disk_size > 0)) {
         case STATE_DIR_REFUSE_NOT_BTRFS:
@@ -680,15 +648,15 @@ static int prepare_state_dir(const VmDefinition *d) {
                 log_warning_errno(r,
                                   "Failed to create '%s' as a btrfs subvolume, making a plain directory (no "
                                   "DiskSize= can be set on it later): %m",
-                                  d->state_dir);
+                                  d->layout.state_dir);
                 return mkdir_state_dir(d);
         }
         if (r < 0)
-                return log_error_errno(r, "Failed to create '%s' as a btrfs subvolume: %m", d->state_dir);
+                return log_error_errno(r, "Failed to create '%s' as a btrfs subvolume: %m", d->layout.state_dir);
         fd = openat(parent_fd, d->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
-                return log_error_errno(errno, "Failed to open the new subvolume '%s': %m", d->state_dir);
-        log_info("VM '%s': created its state directory '%s' as a btrfs subvolume.", d->name, d->state_dir);
+                return log_error_errno(errno, "Failed to open the new subvolume '%s': %m", d->layout.state_dir);
+        log_info("VM '%s': created its state directory '%s' as a btrfs subvolume.", d->name, d->layout.state_dir);
         return apply_disk_limit(d, fd, vms);
 }
 
@@ -710,16 +678,16 @@ static int check_free_space(const VmDefinition *d) {
 
         if (d->min_free_space == 0)
                 return 0;
-        if (statvfs(d->state_dir, &sv) < 0)
-                return log_error_errno(errno, "Failed to read the free space of '%s': %m", d->state_dir);
+        if (statvfs(d->layout.state_dir, &sv) < 0)
+                return log_error_errno(errno, "Failed to read the free space of '%s': %m", d->layout.state_dir);
         free_bytes = statvfs_available(sv.f_bavail, sv.f_frsize);
         if (free_bytes >= d->min_free_space)
                 return 0;
-        return log_error_errno(ENOSPC,
+        return log_error_errno(SYNTHETIC_ERRNO(ENOSPC),
                                "Refusing to start VM '%s': the file system of '%s' has %s free, less than the %s "
                                "kept free for the host (MinFreeSpace= in [VM] of %s). Free some space there, or "
                                "lower MinFreeSpace=.",
-                               d->name, d->state_dir, format_size(avail, sizeof avail, free_bytes),
+                               d->name, d->layout.state_dir, format_size(avail, sizeof avail, free_bytes),
                                format_size(reserve, sizeof reserve, d->min_free_space),
                                conf_in_use(conf, sizeof conf));
 }
@@ -729,59 +697,47 @@ static int refuse_existing_mount(const VmDefinition *d) {
         _cleanup_free_ char *upper = NULL;
         int r;
 
-        r = mount_find(d->root_dir, &m);
+        r = mount_find(d->layout.root_dir, &m);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the mount table: %m");
         if (r == 0)
                 return 0;
 
         if (streq(m.fstype, "overlay") && mount_option_get(m.options, "upperdir", &upper) > 0 &&
-            streq(upper, d->upper_dir))
-                return log_error_errno(EBUSY,
+            streq(upper, d->layout.upper_dir))
+                return log_error_errno(SYNTHETIC_ERRNO(EBUSY),
                                        "The root of VM '%s' is still mounted at '%s' from an earlier start. "
                                        "Something kept it busy when the VM stopped; find it with "
                                        "'fuser -vm %s', then 'umount %s'.",
-                                       d->name, d->root_dir, d->root_dir, d->root_dir);
-        return log_error_errno(EBUSY,
+                                       d->name, d->layout.root_dir, d->layout.root_dir, d->layout.root_dir);
+        return log_error_errno(SYNTHETIC_ERRNO(EBUSY),
                                "Something else is mounted at '%s' (%s from '%s'); refusing to mount the root of VM "
                                "'%s' over it. Unmount it first.",
-                               d->root_dir, m.fstype, m.source, d->name);
+                               d->layout.root_dir, m.fstype, m.source, d->name);
 }
 
-static int verb_start(const char *name) {
-        _cleanup_vm_definition_free_ VmDefinition *d = NULL;
-        _cleanup_close_ int base_fd = -EBADF, state_fd = -EBADF, lock_fd = -EBADF;
-        _cleanup_free_ char *eph = NULL;
+static int start_ephemeral(const VmDefinition *d, int base_fd) {
         bool created = false;
         int r;
 
-        r = vm_definition_load(name, &d);
+        r = ensure_ephemeral_tmpfs(d, d->layout.ephemeral_dir);
         if (r < 0)
                 return r;
+        r = make_upper_dirs(d, base_fd, d->layout.ephemeral_dir, &created);
+        if (r < 0)
+                return r;
+        r = check_upper_fs(d);
+        if (r < 0)
+                return r;
+        log_info("VM '%s': fresh ephemeral upper layer on tmpfs at '%s' over base '%s'.", d->name,
+                 d->layout.ephemeral_dir, d->base_dir);
+        return 0;
+}
 
-        r = check_base(d, &base_fd);
-        if (r < 0)
-                return r;
-        r = refuse_existing_mount(d);
-        if (r < 0)
-                return r;
-
-        if (d->ephemeral) {
-                if (ephemeral_dir(d->runtime_dir, &eph) < 0)
-                        return log_oom();
-                r = ensure_ephemeral_tmpfs(d, eph);
-                if (r < 0)
-                        return r;
-                r = make_upper_dirs(d, base_fd, eph, &created);
-                if (r < 0)
-                        return r;
-                r = check_upper_fs(d);
-                if (r < 0)
-                        return r;
-                log_info("VM '%s': fresh ephemeral upper layer on tmpfs at '%s' over base '%s'.", name, eph,
-                         d->base_dir);
-                return 0;
-        }
+static int start_persistent(const VmDefinition *d, int base_fd) {
+        _cleanup_close_ int state_fd = -EBADF, lock_fd = -EBADF;
+        bool created = false;
+        int r;
 
         r = prepare_state_dir(d);
         if (r < 0)
@@ -795,23 +751,45 @@ static int verb_start(const char *name) {
         r = check_free_space(d);
         if (r < 0)
                 return r;
-        r = make_upper_dirs(d, base_fd, d->state_dir, &created);
+        r = make_upper_dirs(d, base_fd, d->layout.state_dir, &created);
         if (r < 0)
                 return r;
         r = check_upper_fs(d);
         if (r < 0)
                 return r;
 
-        state_fd = open(d->state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        state_fd = open(d->layout.state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (state_fd < 0)
-                return log_error_errno(errno, "Failed to open '%s': %m", d->state_dir);
+                return log_error_errno(errno, "Failed to open '%s': %m", d->layout.state_dir);
         r = check_base_unchanged(d, state_fd, base_fd, created && dir_is_empty(state_fd, "upper"));
         if (r < 0)
                 return r;
 
-        log_info("VM '%s': %s upper layer '%s' over base '%s'.", name, created ? "new" : "existing", d->upper_dir,
-                 d->base_dir);
+        log_info("VM '%s': %s upper layer '%s' over base '%s'.", d->name, created ? "new" : "existing",
+                 d->layout.upper_dir, d->base_dir);
         return 0;
+}
+
+static int verb_start(const char *name) {
+        _cleanup_vm_definition_free_ VmDefinition *d = NULL;
+        _cleanup_close_ int base_fd = -EBADF;
+        int r;
+
+        r = vm_definition_load(name, &d);
+        if (r < 0)
+                return r;
+
+        r = check_base(d, &base_fd);
+        if (r < 0)
+                return r;
+        r = check_boot_files(d);
+        if (r < 0)
+                return r;
+        r = refuse_existing_mount(d);
+        if (r < 0)
+                return r;
+
+        return d->ephemeral ? start_ephemeral(d, base_fd) : start_persistent(d, base_fd);
 }
 
 static int remove_dir_if_empty(const char *path) {
@@ -840,33 +818,28 @@ static int umount_ephemeral(const char *name, const char *eph) {
         return 0;
 }
 
-/* The VM's runtime directory, its root and the ephemeral tmpfs in it; fails
- * while the root is still mounted: then nothing of it may be touched. */
-static int runtime_paths_unmounted(const char *name, char **ret_runtime, char **ret_root, char **ret_eph) {
-        _cleanup_free_ char *runtime = NULL, *root = NULL, *eph = NULL;
+/* The VM's paths from its name alone (those of its runtime directory do
+ * not depend on Ephemeral=); fails while the root is still mounted: then
+ * nothing of it may be touched. */
+static int layout_unmounted(const char *name, VmLayout *ret) {
+        _cleanup_(vm_layout_done) VmLayout l = {};
         int r;
 
         if (!vm_name_is_valid(name))
-                return log_error_errno(EINVAL, "'%s' is not a valid VM name.", name);
-
-        runtime = path_join(cowvm_runtime_dir(), name);
-        if (!runtime)
-                return log_oom();
-        root = path_join(runtime, "root");
-        if (!root || ephemeral_dir(runtime, &eph) < 0)
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "'%s' is not a valid VM name.", name);
+        if (vm_layout_make(name, false, &l) < 0)
                 return log_oom();
 
-        r = mount_find(root, NULL);
+        r = mount_find(l.root_dir, NULL);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the mount table: %m");
         if (r > 0)
-                return log_error_errno(EBUSY,
+                return log_error_errno(SYNTHETIC_ERRNO(EBUSY),
                                        "The root of VM '%s' is still mounted at '%s'; leaving it and the VM's "
                                        "runtime directory alone. Find what keeps it busy with 'fuser -vm %s'.",
-                                       name, root, root);
-        *ret_runtime = TAKE_PTR(runtime);
-        *ret_root = TAKE_PTR(root);
-        *ret_eph = TAKE_PTR(eph);
+                                       name, l.root_dir, l.root_dir);
+        *ret = l;
+        l = (VmLayout) {};
         return 0;
 }
 
@@ -890,21 +863,20 @@ static int join_pid1_mount_namespace(void) {
 }
 
 static int verb_umount_ephemeral(const char *name) {
-        _cleanup_free_ char *runtime = NULL, *root = NULL, *eph = NULL;
+        _cleanup_(vm_layout_done) VmLayout l = {};
         int r;
 
         r = join_pid1_mount_namespace();
         if (r < 0)
                 return r;
-        r = runtime_paths_unmounted(name, &runtime, &root, &eph);
+        r = layout_unmounted(name, &l);
         if (r < 0)
                 return r;
-        return umount_ephemeral(name, eph);
+        return umount_ephemeral(name, l.ephemeral_dir);
 }
 
 static int verb_mount_ephemeral(const char *name) {
         _cleanup_vm_definition_free_ VmDefinition *d = NULL;
-        _cleanup_free_ char *eph = NULL;
         int r;
 
         r = vm_definition_load(name, &d);
@@ -916,34 +888,46 @@ static int verb_mount_ephemeral(const char *name) {
         if (r < 0)
                 return r;
         /* Not over a root still mounted from an earlier start: start says so. */
-        r = mount_find(d->root_dir, NULL);
+        r = mount_find(d->layout.root_dir, NULL);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the mount table: %m");
         if (r > 0)
                 return 0;
-        if (ephemeral_dir(d->runtime_dir, &eph) < 0)
-                return log_oom();
-        return mount_ephemeral_tmpfs(d, eph);
+        return mount_ephemeral_tmpfs(d, d->layout.ephemeral_dir);
 }
 
 /* Works from the name alone: the definition may be gone or broken by now,
  * and the VM's runtime state must be cleaned up all the same. */
 static int verb_stop(const char *name) {
-        _cleanup_free_ char *runtime = NULL, *root = NULL, *eph = NULL;
+        _cleanup_(vm_layout_done) VmLayout l = {};
         int r;
 
-        r = runtime_paths_unmounted(name, &runtime, &root, &eph);
+        r = layout_unmounted(name, &l);
         if (r < 0)
                 return r;
 
-        r = umount_ephemeral(name, eph);
+        r = umount_ephemeral(name, l.ephemeral_dir);
         if (r < 0)
                 return r;
 
-        (void) remove_dir_if_empty(eph);
-        (void) remove_dir_if_empty(root);
-        (void) remove_dir_if_empty(runtime);
+        (void) remove_dir_if_empty(l.ephemeral_dir);
+        (void) remove_dir_if_empty(l.root_dir);
+        (void) remove_dir_if_empty(l.runtime_dir);
         return 0;
+}
+
+/* For cowvm-mkbase, which must not replace or remove a base that VMs were
+ * made over: the names of those VMs, one a line. */
+static int verb_base_users(const char *base_dir) {
+        _cleanup_strv_free_ char **users = NULL;
+        int r;
+
+        r = base_record_users(base_dir, &users);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the base records of the VMs: %m");
+        STRV_FOREACH (u, users)
+                printf("%s\n", *u);
+        return fflush(stdout) == 0 ? 0 : log_error_errno(errno, "Failed to write to stdout: %m");
 }
 
 static int run(int argc, char *argv[]) {
@@ -955,12 +939,15 @@ static int run(int argc, char *argv[]) {
                 { "stop", verb_stop },
                 { "mount-ephemeral", verb_mount_ephemeral },
                 { "umount-ephemeral", verb_umount_ephemeral },
+                { "base-users", verb_base_users },
         };
 
         for (size_t i = 0; argc == 3 && i < ELEMENTSOF(verbs); i++)
                 if (streq(argv[1], verbs[i].verb))
                         return verbs[i].run(argv[2]);
-        return log_error_errno(EINVAL, "Usage: overlay-prepare start|stop|mount-ephemeral|umount-ephemeral NAME");
+        return log_error_errno(SYNTHETIC_ERRNO(EINVAL),
+                               "Usage: overlay-prepare start|stop|mount-ephemeral|umount-ephemeral NAME, or "
+                               "overlay-prepare base-users DIR");
 }
 
 DEFINE_MAIN_FUNCTION("overlay-prepare", LOG_TARGET_CONSOLE, run);

@@ -143,11 +143,11 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return r;
 
-        r = virtiofsd_build_argv(flavour, binary, def->root_dir, fd, def->virtiofs_cache,
+        r = virtiofsd_build_argv(flavour, binary, def->layout.root_dir, fd, def->virtiofs_cache,
                                  def->virtiofs_thread_pool_size, &args);
         if (r == -EINVAL)
-                return log_error_errno(r, "Cannot pass '%s' to the %s virtiofsd (',' in the path).", def->root_dir,
-                                       virtiofsd_flavour_to_string(flavour));
+                return log_error_errno(r, "Cannot pass '%s' to the %s virtiofsd (',' in the path).",
+                                       def->layout.root_dir, virtiofsd_flavour_to_string(flavour));
         if (r < 0)
                 return log_oom();
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "vm-boot.h"
 #include "vm-definition.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         if (vm_definition_parse("fuzz", path, NULL, &d) >= 0) {
                 _cleanup_free_ char *cmdline = NULL;
-                (void) vm_definition_kernel_command_line(d, "ttyS0", &cmdline);
+                (void) vm_boot_kernel_command_line(d, "ttyS0", &cmdline);
         }
         return 0;
 }

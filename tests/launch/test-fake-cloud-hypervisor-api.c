@@ -18,7 +18,8 @@
 #include <unistd.h>
 
 #include "http-client.h"
-#include "launch.h"
+#include "ch-api.h"
+#include "macro.h"
 #include "test-util.h"
 
 static void send_slowly(int fd, const char *s, size_t n) {

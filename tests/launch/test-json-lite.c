@@ -4,7 +4,8 @@
  * Hypervisor's captured vm.info and event stream, and QMP lines. */
 
 #include "json-lite.h"
-#include "launch.h"
+#include "ch-api.h"
+#include "macro.h"
 #include "test-util.h"
 
 static int events[16], n_events;

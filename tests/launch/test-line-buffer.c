@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "journal-writer.h"
+#include "guest-notify.h"
 #include "line-buffer.h"
 #include "macro.h"
 #include "test-util.h"

@@ -21,8 +21,9 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || skip "needs root"
 command -v debootstrap >/dev/null || skip "debootstrap not found (package debootstrap)"
-: "${MKBASE:?}" "${MKBASE_FIXUP:?}" "${MKBASE_MKINITRD:?}"
+: "${MKBASE:?}" "${MKBASE_FIXUP:?}" "${MKBASE_MKINITRD:?}" "${MKBASE_OVERLAY_PREPARE:?}"
 export COWVM_MKBASE_FIXUP=$MKBASE_FIXUP COWVM_MKBASE_MKINITRD=$MKBASE_MKINITRD
+export COWVM_MKBASE_OVERLAY_PREPARE=$MKBASE_OVERLAY_PREPARE
 BOOT=${1:?usage: $0 BOOT_BASE_SCRIPT}
 
 CACHE=${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/mkbase

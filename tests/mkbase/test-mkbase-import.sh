@@ -26,8 +26,9 @@ done
 [ -e /dev/fuse ] || skip "no /dev/fuse"
 
 HERE=$(dirname "$(realpath "$0")")
-: "${MKBASE:?}" "${MKBASE_FIXUP:?}" "${MKBASE_MKINITRD:?}"
+: "${MKBASE:?}" "${MKBASE_FIXUP:?}" "${MKBASE_MKINITRD:?}" "${MKBASE_OVERLAY_PREPARE:?}"
 export COWVM_MKBASE_FIXUP=$MKBASE_FIXUP COWVM_MKBASE_MKINITRD=$MKBASE_MKINITRD
+export COWVM_MKBASE_OVERLAY_PREPARE=$MKBASE_OVERLAY_PREPARE
 
 GUEST=${COWVM_TEST_BASE:-${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/base}
 "$HERE/../guest/make-test-base.sh" "$GUEST" || fail "could not build the test guest $GUEST"

@@ -9,7 +9,7 @@
 # full disk.
 #
 # Root only (it drops privileges for the first case). Env: MKBASE,
-# MKBASE_FIXUP, MKBASE_MKINITRD.
+# MKBASE_FIXUP, MKBASE_MKINITRD, MKBASE_OVERLAY_PREPARE.
 
 set -eu
 set -o pipefail
@@ -21,8 +21,9 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 for t in qemu-img sfdisk mkswap setpriv; do
         command -v "$t" >/dev/null || skip "$t not found (packages qemu-utils fdisk util-linux)"
 done
-: "${MKBASE:?}" "${MKBASE_FIXUP:?}" "${MKBASE_MKINITRD:?}"
+: "${MKBASE:?}" "${MKBASE_FIXUP:?}" "${MKBASE_MKINITRD:?}" "${MKBASE_OVERLAY_PREPARE:?}"
 export COWVM_MKBASE_FIXUP=$MKBASE_FIXUP COWVM_MKBASE_MKINITRD=$MKBASE_MKINITRD
+export COWVM_MKBASE_OVERLAY_PREPARE=$MKBASE_OVERLAY_PREPARE
 
 TMP=$(mktemp -d /var/tmp/cowvm-test-mkbase.XXXXXX)
 cleanup() {
@@ -93,7 +94,12 @@ expect_refusal "used by the VM(s): web.*e.g. 'b1-2'" bash "$MKBASE" tree b1 "$SR
 expect_refusal "used by the VM(s): web" bash "$MKBASE" remove b1
 [ "$(cat "$BASES/b1/etc/cowvm-base-id")" = "$id_before" ] || fail "a used base was changed"
 list=$(bash "$MKBASE" list) && grep -q "^b1 .*web" <<<"$list" || fail "list does not show that web uses b1"
-rm -rf "$COWVM_STATE_DIR/vms/web"
+# A VM whose Base= is a path that resolves to b1 uses it too.
+ln -s "$BASES/b1" "$TMP/b1-link"
+mkdir -p "$COWVM_STATE_DIR/vms/api/upper"
+printf 'path=%s\nid=%s\n' "$TMP/b1-link" "$id_before" >"$COWVM_STATE_DIR/vms/api/base"
+expect_refusal "used by the VM(s): api web" bash "$MKBASE" remove b1
+rm -rf "$COWVM_STATE_DIR/vms/web" "$COWVM_STATE_DIR/vms/api"
 bash "$MKBASE" remove b1 >/dev/null 2>&1 || fail "remove of an unused base failed"
 [ ! -e "$BASES/b1" ] || fail "b1 still exists after remove"
 expect_refusal "there is no base 'b1'" bash "$MKBASE" remove b1

@@ -60,6 +60,7 @@ ok "a ${size_kib} KiB raw disk with an MBR and an ext4 root partition labelled '
 STATE=$WORK/state
 t0=$EPOCHREALTIME
 COWVM_STATE_DIR=$STATE COWVM_MKBASE_FIXUP=$BUILD/mkbase/mkbase-fixup COWVM_MKBASE_MKINITRD=$SRC/mkbase/mkinitrd \
+        COWVM_MKBASE_OVERLAY_PREPARE=$BUILD/helpers/overlay-prepare/overlay-prepare \
         bash "$BUILD/mkbase/cowvm-mkbase" image fromimage "$DISK" >"$WORK/mkbase.log" 2>&1 ||
         fail "cowvm-mkbase image failed: $(cat "$WORK/mkbase.log")"
 T_IMPORT=$(elapsed "$t0" "$EPOCHREALTIME")

@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "strv.h"
+#include "vm-boot.h"
 #include "vm-definition.h"
 
 static void print_list(const char *key, char **l) {
@@ -28,7 +29,7 @@ int main(int argc, char *argv[]) {
         log_setup("cowvm", LOG_TARGET_CONSOLE);
         if (argc != 2)
                 return EXIT_FAILURE;
-        if (vm_definition_load(argv[1], &d) < 0) {
+        if (vm_definition_load(argv[1], &d) < 0 || vm_boot_resolve(d) < 0) {
                 printf("(rejected)\n");
                 return EXIT_SUCCESS;
         }
@@ -58,7 +59,7 @@ int main(int argc, char *argv[]) {
         print_list("dns", d->dns);
         printf("virtiofs_cache=%s\nvirtiofs_thread_pool_size=%u\n", virtiofs_cache_to_string(d->virtiofs_cache),
                d->virtiofs_thread_pool_size);
-        printf("upper_dir=%s\nwork_dir=%s\nroot_dir=%s\nvirtiofsd_socket=%s\n", d->upper_dir, d->work_dir, d->root_dir,
-               d->virtiofsd_socket);
+        printf("upper_dir=%s\nwork_dir=%s\nroot_dir=%s\nvirtiofsd_socket=%s\n", d->layout.upper_dir,
+               d->layout.work_dir, d->layout.root_dir, d->layout.virtiofsd_socket);
         return EXIT_SUCCESS;
 }

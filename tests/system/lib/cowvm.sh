@@ -11,6 +11,7 @@
 #   C CMD...                                  # run CMD in the container
 #   systemctl_ok / systemctl_fails ...
 #   vm_gone NAME                              # nothing of NAME left: mount, processes, sockets
+#   vm_path NAME WHAT                         # where NAME's WHAT is on the host (lib/vm-layout.h)
 #
 # Every scenario runs against the host's systemd instead when
 # COWVM_SYSTEM_TEST_HOST=1 is set and PID 1 is systemd (off by default: it
@@ -79,6 +80,26 @@ vm_define() {
         fi
 }
 
+# vm_path NAME WHAT: the host path of VM NAME's WHAT, laid out as
+# lib/vm-layout.h does (tests/unit/test-vm-layout.c holds the C side to the
+# same paths): state, upper, work, base-record (of a persistent VM); runtime,
+# root, socket, vmm, ephemeral, ephemeral-upper, ephemeral-work.
+vm_path() {
+        local state=/var/lib/cowvm/vms/$1 run=/run/cowvm/$1
+        case $2 in
+        state) echo "$state" ;;
+        upper | work) echo "$state/$2" ;;
+        base-record) echo "$state/base" ;;
+        runtime) echo "$run" ;;
+        root) echo "$run/root" ;;
+        socket) echo "$run/virtiofsd.sock" ;;
+        vmm) echo "$run/vmm" ;;
+        ephemeral) echo "$run/ephemeral" ;;
+        ephemeral-upper | ephemeral-work) echo "$run/ephemeral/${2#ephemeral-}" ;;
+        *) fail "vm_path: no path '$2'" ;;
+        esac
+}
+
 # The unit's state, as `systemctl is-active` prints it.
 unit_state() {
         C systemctl is-active "$1" 2>/dev/null || true
@@ -87,19 +108,20 @@ unit_state() {
 # Nothing of VM NAME is left: no mount, no unit of its chain active, no
 # process in its cgroups, no socket or directory under /run/cowvm/NAME.
 vm_gone() {
-        local name=$1 u mounts procs
+        local name=$1 u run mounts procs
         for u in "vm@$name.service" "virtiofsd@$name.service" "virtiofsd@$name.socket" "overlay-prepare@$name.service"; do
                 case "$(unit_state "$u")" in
                 active|activating|deactivating|reloading) echo "$u is still $(unit_state "$u")"; return 1 ;;
                 esac
         done
+        run=$(vm_path "$name" runtime)
         mounts=$(C findmnt -rn -o TARGET)
-        if grep -q "^/run/cowvm/$name/" <<<"$mounts"; then
-                echo "still mounted: $(grep "^/run/cowvm/$name/" <<<"$mounts")"
+        if grep -q "^$run/" <<<"$mounts"; then
+                echo "still mounted: $(grep "^$run/" <<<"$mounts")"
                 return 1
         fi
-        if C test -e "/run/cowvm/$name"; then
-                echo "left behind: $(C find "/run/cowvm/$name")"
+        if C test -e "$run"; then
+                echo "left behind: $(C find "$run")"
                 return 1
         fi
         # virtiofsd names the root in its arguments; QEMU and the helpers
@@ -208,6 +230,7 @@ cowvm_debian_base() {
         src=$(realpath "$SYSTEM_TESTS/../..")
         cache=${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/mkbase
         local mkbase=$build/mkbase/cowvm-mkbase fixup=$build/mkbase/mkbase-fixup mkinitrd=$src/mkbase/mkinitrd
+        local prepare=$build/helpers/overlay-prepare/overlay-prepare
 
         if [ -n "${COWVM_TEST_DEBIAN_BASE:-}" ]; then
                 [ -f "$COWVM_TEST_DEBIAN_BASE/etc/cowvm-base-id" ] ||
@@ -240,6 +263,7 @@ cowvm_debian_base() {
                 echo "building the Debian base with cowvm-mkbase debootstrap (a few minutes)" >&2
                 t0=$EPOCHREALTIME
                 COWVM_STATE_DIR=$cache/state COWVM_MKBASE_FIXUP=$fixup COWVM_MKBASE_MKINITRD=$mkinitrd \
+                        COWVM_MKBASE_OVERLAY_PREPARE=$prepare \
                         bash "$mkbase" debootstrap debian-12 --suite bookworm --replace >&2 ||
                         { echo "cowvm-mkbase debootstrap failed (its messages are above)"; exit 1; }
                 echo "$stamp" >"$cache/stamp"
