@@ -27,6 +27,12 @@
 # $COWVM_TEST_CACHE/debian-package/debs; the container installs from a local
 # repository made of it, offline. Recommends are not installed.
 
+# A mount namespace of its own: the overlay this test mounts goes with it,
+# however the test ends.
+if [ -z "${COWVM_PACKAGE_TEST_NS:-}" ]; then
+        COWVM_PACKAGE_TEST_NS=1 exec unshare --mount --propagation private -- "$0" "$@"
+fi
+
 . "$(dirname "$(realpath "$0")")/lib/cowvm.sh"
 
 BUILD=$(realpath "${1:?usage: $0 BUILDDIR}")
@@ -48,14 +54,33 @@ done
 harness_require
 "$SYSTEM_TESTS/../guest/make-test-base.sh" "$TEST_BASE" >/dev/null || fail "could not build the test base"
 
-rc=0
-DEBIAN=$(cowvm_debian_base "$BUILD") || rc=$?
-case $rc in
-0) ;;
-2) harness_skip "no Debian tree to install the package into: $DEBIAN" ;;
-*) fail "could not get the Debian base: $DEBIAN" ;;
-esac
-cowvm_debian_hold
+# Any Debian 12 tree with systemd and apt will do: a cached base is used
+# whichever build of cowvm-mkbase made it (the others rebuild it when theirs
+# changed); held with the same shared lock, it is not replaced under the test.
+mkbase_cache=${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/mkbase
+DEBIAN=
+if [ -z "${COWVM_TEST_DEBIAN_BASE:-}" ] && [ -f "$mkbase_cache/lock" ]; then
+        exec 8<"$mkbase_cache/lock"
+        flock -s 8
+        # cowvm-base-id is the last thing cowvm-mkbase writes: the tree is whole.
+        if [ -f "$mkbase_cache/state/bases/debian-12/etc/cowvm-base-id" ] &&
+           [ -x "$mkbase_cache/state/bases/debian-12/usr/bin/apt-get" ]; then
+                DEBIAN=$mkbase_cache/state/bases/debian-12
+                echo "using the cached Debian base $DEBIAN"
+        else
+                exec 8<&-
+        fi
+fi
+if [ -z "$DEBIAN" ]; then
+        rc=0
+        DEBIAN=$(cowvm_debian_base "$BUILD") || rc=$?
+        case $rc in
+        0) ;;
+        2) harness_skip "no Debian tree to install the package into: $DEBIAN" ;;
+        *) fail "could not get the Debian base: $DEBIAN" ;;
+        esac
+        cowvm_debian_hold
+fi
 
 # ---- build and lint ------------------------------------------------------------
 
