@@ -38,6 +38,10 @@
 # work in the container, checked by test-guest-in-container.sh. For FUSE
 # file systems add --bind=/dev/fuse; nspawn 252 does not create that node.
 #
+# HARNESS_ROOT=DIR (set before harness_start) boots the OS tree in DIR instead:
+# its own /usr, /etc and /var, writable (the test gives it an overlay of its
+# own), for a test that installs packages into the container's OS.
+#
 # Environment: HARNESS_BOOT_TIMEOUT (s, default 120), HARNESS_STOP_TIMEOUT
 # (s, default 60), HARNESS_KEEP=1 keeps the log directory.
 
@@ -255,8 +259,9 @@ _harness_cgroup_remove() {
 # running or degraded (degraded: logs the failed units). Fails the test if it
 # does not get there within HARNESS_BOOT_TIMEOUT. Sets HARNESS_BOOT_SECONDS.
 harness_start() {
-        local name=$1 dir console job nspawn_pid='' leader state end t0 stage_args=()
+        local name=$1 dir console job nspawn_pid='' leader state end t0 stage_args=() root_args=(-D / --volatile=yes)
         shift
+        [ -z "${HARNESS_ROOT:-}" ] || root_args=(-D "$HARNESS_ROOT")
 
         [ -z "${_HARNESS_JOB[$name]:-}" ] || harness_die "container $name is already running"
         [ "$BASH_SUBSHELL" -eq 0 ] || harness_die "harness_start must not run in a subshell: the container would die with it"
@@ -280,7 +285,7 @@ harness_start() {
                 _harness_cgroup_enter "$name"
                 exec setpriv --pdeathsig KILL setsid \
                         unshare --pid --mount-proc --kill-child=KILL -- \
-                        systemd-nspawn -q -D / --volatile=yes -M "$name" --register=no --keep-unit \
+                        systemd-nspawn -q "${root_args[@]}" -M "$name" --register=no --keep-unit \
                         "${HARNESS_NSPAWN_ARGS[@]}" "${stage_args[@]}" "$@" \
                         -b systemd.firstboot=off
         ) </dev/null >"$console" 2>&1 &
