@@ -131,7 +131,8 @@ static void test_acquire(const char *dir) {
                         if (setresgid(g, g, g) < 0 || setresuid(g, g, g) < 0 ||
                             prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) /* as after its execve */
                                 _exit(1);
-                        (void) write(p[1], "x", 1);
+                        if (write(p[1], "x", 1) != 1)
+                                _exit(1);
                         pause();
                         _exit(0);
                 }
