@@ -19,6 +19,7 @@
 #include "strv.h"
 #include "vm-definition.h"
 #include "vm-identity.h"
+#include "vm-network.h"
 
 /* Longest line accepted. An RSA-4096 authorized_keys line is ~750 bytes;
  * this leaves room for options in front of it. */
@@ -70,6 +71,7 @@ VmDefinition *vm_definition_free(VmDefinition *d) {
         strv_free(d->addresses);
         free(d->gateway);
         strv_free(d->dns);
+        strv_free(d->forwards);
         free(d->base_dir);
         free(d->kernel_path);
         free(d->initrd_path);
@@ -546,6 +548,30 @@ static int parse_gateway(ParseContext *c, const char *key, const char *value, vo
         return set_string(field, value);
 }
 
+static int parse_forward(ParseContext *c, const char *key, const char *value, void *field) {
+        char ***l = field;
+        Forward f;
+
+        if (isempty(value)) {
+                *l = strv_free(*l);
+                return 0;
+        }
+        if (forward_parse(value, &f) < 0)
+                return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
+                                  "Invalid %s=%s: expected [HOSTADDR:]HOSTPORT:GUESTPORT, ports 1-65535, such as "
+                                  "8080:80 or 127.0.0.1:2222:22 ([::1]:8080:80 for IPv6).",
+                                  key, value);
+        STRV_FOREACH (o, *l) {
+                Forward other;
+
+                if (forward_parse(*o, &other) >= 0 && forward_overlaps(&f, &other))
+                        return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
+                                          "Invalid %s=%s: host port %u is forwarded already (%s=%s).", key, value,
+                                          f.host_port, key, *o);
+        }
+        return strv_extend(l, value) < 0 ? log_oom() : 0;
+}
+
 static int parse_cache(ParseContext *c, const char *key, const char *value, void *field) {
         VirtiofsCache v = virtiofs_cache_from_string(value);
 
@@ -594,6 +620,7 @@ static const KeyItem key_table[] = {
         { "Network", "DHCP", parse_bool_field, F(dhcp), false },
         { "Network", "Gateway", parse_gateway, F(gateway), false },
         { "Network", "DNS", parse_dns, F(dns), false },
+        { "Network", "Forward", parse_forward, F(forwards), true },
         { "Virtiofs", "Cache", parse_cache, F(virtiofs_cache), false },
         { "Virtiofs", "ThreadPoolSize", parse_thread_pool, F(virtiofs_thread_pool_size), false },
 };
@@ -841,8 +868,10 @@ static int finalize(VmDefinition *d) {
                 d->tasks_max = default_tasks_max(d);
         if (d->cpu_weight == 0)
                 d->cpu_weight = VM_DEFAULT_CPU_WEIGHT;
+        /* On the default network an address comes from its DHCP server
+         * unless one is given. */
         if (d->dhcp < 0)
-                d->dhcp = false;
+                d->dhcp = d->bridge && streq(d->bridge, COWVM_DEFAULT_BRIDGE) && strv_length(d->addresses) == 0;
         if (d->virtiofs_cache < 0)
                 d->virtiofs_cache = VIRTIOFS_CACHE_AUTO;
         if (!d->hostname && !(d->hostname = strdup(d->name)))
