@@ -286,12 +286,26 @@ static int console_listen(Launch *l) {
 
 /* ---- the notify channel (hvc0) and the hypervisor's stderr ---------------- */
 
+/* The guest's address as cowvm-network wrote it (a static Address= or its
+ * lease on the default network): shown in the unit's status. "" if none. */
+static void guest_address(const Launch *l, char *buf, size_t size) {
+        _cleanup_free_ char *p = path_join(l->def->runtime_dir, "address");
+        _cleanup_fclose_ FILE *f = p ? fopen(p, "re") : NULL;
+
+        buf[0] = '\0';
+        if (f && fgets(buf, (int) size, f))
+                buf[strcspn(buf, "\n")] = '\0';
+}
+
 static void ready(Launch *l, const char *status) {
+        char address[64];
+
         if (l->ready || l->stopping)
                 return;
         l->ready = true;
-        log_info("%s", status);
-        notify("READY=1\nSTATUS=%s", status);
+        guest_address(l, address, sizeof address);
+        log_info("%s%s%s", status, address[0] ? ", address " : "", address);
+        notify("READY=1\nSTATUS=%s%s%s", status, address[0] ? ", address " : "", address);
 }
 
 void launch_vmm_running(Launch *l, const char *detail) {
