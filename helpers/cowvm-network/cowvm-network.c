@@ -418,21 +418,25 @@ static int verb_start(const VmDefinition *d) {
         return 0;
 }
 
-static void unlink_runtime_file(const VmDefinition *d, const char *file) {
+static void unlink_runtime_file(const char *name, const char *file) {
         _cleanup_free_ char *p = NULL;
 
-        if (asprintf(&p, "%s/%s", d->runtime_dir, file) >= 0 && unlink(p) < 0 && errno != ENOENT)
+        if (asprintf(&p, "%s/%s/%s", cowvm_runtime_dir(), name, file) >= 0 && unlink(p) < 0 && errno != ENOENT)
                 log_warning_errno(errno, "Failed to remove '%s': %m", p);
 }
 
-/* Best effort: a VM that is gone must not fail its stop over this. */
-static int verb_stop(const VmDefinition *d) {
+/* Best effort, and by name alone: a VM whose definition was removed or
+ * broken since its start still loses its lease, and its stop never fails
+ * over this. */
+static int verb_stop(const char *name) {
         _cleanup_free_ char *path = NULL;
 
-        unlink_runtime_file(d, "address");
-        unlink_runtime_file(d, "network.env");
-        unlink_runtime_file(d, "forwards");
-        if (lease_dropin_path(d->name, &path) < 0)
+        if (!vm_name_is_valid(name))
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "'%s' is not a valid VM name.", name);
+        unlink_runtime_file(name, "address");
+        unlink_runtime_file(name, "network.env");
+        unlink_runtime_file(name, "forwards");
+        if (lease_dropin_path(name, &path) < 0)
                 return log_oom();
         if (unlink(path) >= 0)
                 (void) networkd_reload();
@@ -450,10 +454,12 @@ static int run(int argc, char *argv[]) {
         umask(0022);
         if (argc != 3 || (!streq(argv[1], "start") && !streq(argv[1], "stop")))
                 return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "Usage: cowvm-network start|stop NAME");
+        if (streq(argv[1], "stop"))
+                return verb_stop(argv[2]);
         r = vm_definition_load(argv[2], &d);
         if (r < 0)
                 return r;
-        return streq(argv[1], "start") ? verb_start(d) : verb_stop(d);
+        return verb_start(d);
 }
 
 DEFINE_MAIN_FUNCTION("cowvm-network", LOG_TARGET_CONSOLE, run);
