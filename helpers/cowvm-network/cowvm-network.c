@@ -358,6 +358,8 @@ static int write_runtime_files(const VmDefinition *d, const char *address, int f
                 if (r < 0)
                         return r;
         }
+        if (!d->forwards)
+                return 0;
         f = open_memstream(&forwards, &size);
         if (!f)
                 return log_oom();
