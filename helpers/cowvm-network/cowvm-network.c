@@ -374,20 +374,18 @@ static int write_runtime_files(const VmDefinition *d, const char *address, int f
 }
 
 /* One start at a time picks addresses and ports: two VMs started together
- * must not both take the same one. Held until exit. */
+ * must not both take the same one. The lock is on /run/cowvm itself, so
+ * that nothing is left behind; held until exit. */
 static int take_lock(void) {
-        _cleanup_free_ char *p = path_join(cowvm_runtime_dir(), ".network.lock");
         int fd;
 
-        if (!p)
-                return log_oom();
         if (mkdir(cowvm_runtime_dir(), 0755) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Failed to create '%s': %m", cowvm_runtime_dir());
-        fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        fd = open(cowvm_runtime_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
-                return log_error_errno(errno, "Failed to open '%s': %m", p);
+                return log_error_errno(errno, "Failed to open '%s': %m", cowvm_runtime_dir());
         if (flock(fd, LOCK_EX) < 0)
-                return log_error_errno(errno, "Failed to lock '%s': %m", p);
+                return log_error_errno(errno, "Failed to lock '%s': %m", cowvm_runtime_dir());
         return fd; /* left open: the lock goes with the process */
 }
 
