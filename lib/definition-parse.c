@@ -23,6 +23,7 @@
 #include "path-util.h"
 #include "strv.h"
 #include "vm-layout.h"
+#include "vm-network.h"
 
 /* Longest line accepted. An RSA-4096 authorized_keys line is ~750 bytes;
  * this leaves room for options in front of it. */
@@ -346,6 +347,26 @@ static int parse_gateway(ParseContext *c, const char *key, const char *value, vo
         return set_string(field, value);
 }
 
+static int parse_forward(ParseContext *c, const char *key, const char *value, void *field) {
+        char ***l = field;
+        Forward f;
+
+        if (forward_parse(value, &f) < 0)
+                return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
+                                  "Invalid %s=%s: expected [HOSTADDR:]HOSTPORT:GUESTPORT, ports 1-65535, such as "
+                                  "8080:80 or 127.0.0.1:2222:22 ([::1]:8080:80 for IPv6).",
+                                  key, value);
+        STRV_FOREACH (o, *l) {
+                Forward other;
+
+                if (forward_parse(*o, &other) >= 0 && forward_overlaps(&f, &other))
+                        return log_syntax(c->file, c->line, LOG_ERR, EINVAL,
+                                          "Invalid %s=%s: host port %u is forwarded already (%s=%s).", key, value,
+                                          f.host_port, key, *o);
+        }
+        return strv_extend(l, value) < 0 ? log_oom() : 0;
+}
+
 static int parse_cache(ParseContext *c, const char *key, const char *value, void *field) {
         VirtiofsCache v = virtiofs_cache_from_string(value);
 
@@ -400,6 +421,7 @@ static const KeyItem key_table[] = {
         KEY("Network", "DHCP", parse_bool_field, dhcp),
         KEY("Network", "Gateway", parse_gateway, gateway),
         KEY("Network", "DNS", parse_dns, dns, .reset = KEY_RESET_STRV),
+        KEY("Network", "Forward", parse_forward, forwards, .vm_only = true, .reset = KEY_RESET_STRV),
         KEY("Virtiofs", "Cache", parse_cache, virtiofs_cache),
         KEY("Virtiofs", "ThreadPoolSize", parse_unsigned_range, virtiofs_thread_pool_size, .spec = &threads_range),
 };

@@ -19,6 +19,7 @@
 #include "strv.h"
 #include "vm-definition.h"
 #include "vm-identity.h"
+#include "vm-network.h"
 
 static const char *const hypervisor_table[_HYPERVISOR_MAX] = {
         [HYPERVISOR_CLOUD_HYPERVISOR] = "cloud-hypervisor",
@@ -66,6 +67,7 @@ VmDefinition *vm_definition_free(VmDefinition *d) {
         strv_free(d->addresses);
         free(d->gateway);
         strv_free(d->dns);
+        strv_free(d->forwards);
         free(d->base_dir);
         free(d->kernel_path);
         free(d->initrd_path);
@@ -183,8 +185,10 @@ static int finalize(VmDefinition *d) {
                 d->tasks_max = default_tasks_max(d);
         if (d->cpu_weight == 0)
                 d->cpu_weight = VM_DEFAULT_CPU_WEIGHT;
+        /* On the default network an address comes from its DHCP server
+         * unless one is given. */
         if (d->dhcp < 0)
-                d->dhcp = false;
+                d->dhcp = d->bridge && streq(d->bridge, COWVM_DEFAULT_BRIDGE) && strv_length(d->addresses) == 0;
         if (d->virtiofs_cache < 0)
                 d->virtiofs_cache = VIRTIOFS_CACHE_AUTO;
         if (!d->hostname && !(d->hostname = strdup(d->name)))

@@ -122,6 +122,7 @@ typedef struct VmDefinition {
         int dhcp;
         char *gateway;
         char **dns;
+        char **forwards; /* Forward=, as written (vm-network.h parses them) */
 
         /* [Virtiofs] */
         VirtiofsCache virtiofs_cache;

@@ -148,12 +148,26 @@ static void journal_congestion(bool congested, void *userdata) {
         channel_set_reading(&l->hv_stderr, !congested);
 }
 
+/* The guest's address as cowvm-network wrote it (a static Address= or its
+ * lease on the default network): shown in the unit's status. "" if none. */
+static void guest_address(const Launch *l, char *buf, size_t size) {
+        _cleanup_free_ char *p = path_join(l->def->layout.runtime_dir, "address");
+        _cleanup_fclose_ FILE *f = p ? fopen(p, "re") : NULL;
+
+        buf[0] = '\0';
+        if (f && fgets(buf, (int) size, f))
+                buf[strcspn(buf, "\n")] = '\0';
+}
+
 static void ready(Launch *l, const char *text) {
+        char address[64];
+
         if (l->ready || l->stopping)
                 return;
         l->ready = true;
-        log_info("%s", text);
-        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", text);
+        guest_address(l, address, sizeof address);
+        log_info("%s%s%s", text, address[0] ? ", address " : "", address);
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%s%s%s", text, address[0] ? ", address " : "", address);
 }
 
 static void guest_ready(void *userdata) {

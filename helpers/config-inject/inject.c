@@ -400,6 +400,9 @@ static int netplan_config(const InjectContext *c, char **ret) {
                 STRV_FOREACH (a, d->dns)
                         fprintf(f, "          - \"%s\"\n", *a);
         }
+        /* As ClientIdentifier=mac in networkd_config(). */
+        if (d->dhcp)
+                fputs("      dhcp-identifier: mac\n", f);
         if (memstream_finish(f, &buf, ret) < 0)
                 return log_oom();
         return 0;
@@ -430,6 +433,12 @@ static int networkd_config(const InjectContext *c, char **ret) {
                 fprintf(f, "Gateway=%s\n", d->gateway);
         STRV_FOREACH (a, d->dns)
                 fprintf(f, "DNS=%s\n", *a);
+        /* The default network's static leases are keyed by the MAC
+         * (systemd-networkd's DHCP server matches client id 01:MAC), and
+         * the MAC is what stays the same for a VM; networkd's own default,
+         * a DUID from the machine-id, would not match. */
+        if (d->dhcp)
+                fputs("\n[DHCPv4]\nClientIdentifier=mac\n", f);
         if (memstream_finish(f, &buf, ret) < 0)
                 return log_oom();
         return 0;

@@ -138,6 +138,19 @@ static void test_networkd_base(void) {
         fixture_done(&f);
 }
 
+/* DHCP asks with the MAC as client identifier, which the default network's
+ * static leases match (networkd's own default, a DUID, does not). */
+static void test_networkd_dhcp(void) {
+        Fixture f;
+        _cleanup_free_ char *log = NULL;
+
+        fixture_setup(&f, "[Network]\nMAC=02:00:00:00:00:01\nDHCP=yes\n");
+        CHECK(inject_all_captured(&f.c, &log) == 0);
+        check_contains(f.root, "etc/systemd/network/90-cowvm.network",
+                       "[Network]\nDHCP=yes\n\n[DHCPv4]\nClientIdentifier=mac\n");
+        fixture_done(&f);
+}
+
 static void test_netplan_base(void) {
         Fixture f;
         _cleanup_free_ char *log = NULL, *snap1 = NULL, *snap2 = NULL;
@@ -150,6 +163,8 @@ static void test_netplan_base(void) {
                        "network:\n  version: 2\n  ethernets:\n    cowvm:\n      match:\n"
                        "        macaddress: \"02:00:00:00:00:01\"\n      dhcp4: true\n      dhcp6: true\n"
                        "      nameservers:\n        addresses:\n          - \"9.9.9.9\"\n");
+        /* The default network's static leases are keyed by the MAC. */
+        check_contains(f.root, "etc/netplan/90-cowvm.yaml", "      dhcp-identifier: mac\n");
         CHECK(mode_of(f.root, "etc/netplan/90-cowvm.yaml") == 0600);
         CHECK(!tree_exists(f.root, "etc/systemd/network/90-cowvm.network"));
         _cleanup_free_ char *theirs = tree_read(f.root, "etc/netplan/50-cloud-init.yaml");
@@ -271,6 +286,7 @@ static void test_keys_removed_with_definition(void) {
 
 int main(void) {
         test_networkd_base();
+        test_networkd_dhcp();
         test_netplan_base();
         test_no_ssh_base();
         test_cloud_init_base();

@@ -57,6 +57,7 @@ int main(int argc, char *argv[]) {
         print_list("address", d->addresses);
         printf("dhcp=%s\ngateway=%s\n", yes_no(d->dhcp), d->gateway ?: "(none)");
         print_list("dns", d->dns);
+        print_list("forward", d->forwards);
         printf("virtiofs_cache=%s\nvirtiofs_thread_pool_size=%u\n", virtiofs_cache_to_string(d->virtiofs_cache),
                d->virtiofs_thread_pool_size);
         printf("upper_dir=%s\nwork_dir=%s\nroot_dir=%s\nvirtiofsd_socket=%s\n", d->layout.upper_dir,
