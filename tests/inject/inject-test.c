@@ -175,8 +175,7 @@ void context_init(InjectContext *c, const char *root, const char *base, const Vm
         if (base && safe_fs_open_root(base, &base_fd) < 0)
                 fixture_fail("open base", base);
         *c = (InjectContext) {
-                .root_fd = root_fd,
-                .root_path = root,
+                .root = { .fd = root_fd, .path = root, .label = INJECT_ROOT_LABEL },
                 .base_fd = base_fd,
                 .def = d,
                 .owner_uid = getuid(),
@@ -185,9 +184,9 @@ void context_init(InjectContext *c, const char *root, const char *base, const Vm
 }
 
 void context_done(InjectContext *c) {
-        safe_close(c->root_fd);
+        safe_close(c->root.fd);
         safe_close(c->base_fd);
-        c->root_fd = c->base_fd = -EBADF;
+        c->root.fd = c->base_fd = -EBADF;
 }
 
 int inject_all_captured(const InjectContext *c, char **ret_log) {
