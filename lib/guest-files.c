@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 #include <assert.h>
+#include <stdlib.h>
 
 #include "guest-files.h"
+#include "log.h"
+#include "macro.h"
+#include "path-util.h"
+#include "strv.h"
 
 /* Debian's ssh.service does not create missing host keys, and a cowvm VM
  * has none of its base's (VMs must not share them). Ed25519 and ECDSA only:
@@ -59,6 +64,27 @@ int guest_files_remove_keygen_unit(const GuestTree *t, const char *why) {
         r = guest_tree_remove(t, GUEST_MULTI_USER_WANTS GUEST_KEYGEN_UNIT, why);
         k = guest_tree_remove(t, GUEST_UNIT_DIR "/" GUEST_KEYGEN_UNIT, why);
         return r < 0 ? r : k;
+}
+
+int guest_files_foreach_host_key(const GuestTree *t, int (*fn)(const GuestTree *t, const char *path, void *userdata),
+                                 void *userdata) {
+        _cleanup_strv_free_ char **names = NULL;
+        int r, ret = 0;
+
+        assert(t && fn);
+        r = guest_tree_list(t, "/etc/ssh", "ssh_host_", &names);
+        if (r < 0)
+                return r;
+        STRV_FOREACH (n, names) {
+                _cleanup_free_ char *path = path_join("/etc/ssh", *n);
+
+                if (!path)
+                        return log_oom();
+                r = fn(t, path, userdata);
+                if (r < 0 && ret == 0)
+                        ret = r;
+        }
+        return ret;
 }
 
 int guest_files_disable_cloud_init(const GuestTree *t, uid_t uid, gid_t gid, SafeWriteFlags flags) {

@@ -26,5 +26,11 @@ int guest_files_install_keygen_unit(const GuestTree *t, uid_t uid, gid_t gid, Sa
 /* Removes both again, if they are there. */
 int guest_files_remove_keygen_unit(const GuestTree *t, const char *why);
 
+/* Calls fn for each SSH host key file (/etc/ssh/ssh_host_*, by its guest
+ * path), which both programs remove: VMs must not share host keys. Goes on
+ * after a failure; returns the first. */
+int guest_files_foreach_host_key(const GuestTree *t, int (*fn)(const GuestTree *t, const char *path, void *userdata),
+                                 void *userdata);
+
 /* Disables cloud-init, if the tree has it. */
 int guest_files_disable_cloud_init(const GuestTree *t, uid_t uid, gid_t gid, SafeWriteFlags flags);

@@ -43,7 +43,6 @@
 #include "parse-util.h"
 #include "path-util.h"
 #include "safe-fs.h"
-#include "strv.h"
 
 #define INSTALL_MAX (1024U * 1024U * 1024U)
 
@@ -122,23 +121,8 @@ static const char *unit_dir(const GuestTree *t) {
         return NULL;
 }
 
-static int remove_host_keys(const GuestTree *t) {
-        _cleanup_strv_free_ char **names = NULL;
-        int r;
-
-        r = guest_tree_list(t, "/etc/ssh", "ssh_host_", &names);
-        if (r < 0)
-                return r;
-        STRV_FOREACH (n, names) {
-                _cleanup_free_ char *p = path_join("/etc/ssh", *n);
-
-                if (!p)
-                        return log_oom();
-                r = guest_tree_remove(t, p, "every VM generates its own host keys.");
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+static int remove_host_key(const GuestTree *t, const char *path, void *userdata) {
+        return guest_tree_remove(t, path, "every VM generates its own host keys.");
 }
 
 /* The keygen unit is config-inject's (guest-files.h), so that a VM's start
@@ -146,7 +130,7 @@ static int remove_host_keys(const GuestTree *t) {
 static int fix_ssh(const GuestTree *t, const char *units) {
         int r;
 
-        r = remove_host_keys(t);
+        r = guest_files_foreach_host_key(t, remove_host_key, NULL);
         if (r < 0)
                 return r;
         if (!guest_tree_exists(t, "/usr/sbin/sshd"))

@@ -14,8 +14,6 @@
 #include "inject-internal.h"
 #include "log.h"
 #include "macro.h"
-#include "path-util.h"
-#include "strv.h"
 
 #define READY_UNIT "cowvm-ready.service"
 #define HVC0_GETTY GUEST_UNIT_DIR "/serial-getty@hvc0.service"
@@ -27,48 +25,30 @@
  * this leaves a whiteout in the upper layer, so the guest sees no key and
  * generates its own. A key the guest made (different from the base's) is
  * kept. */
-static int remove_if_from_base(const InjectContext *c, const char *path) {
+static int remove_if_from_base(const GuestTree *t, const char *path, void *userdata) {
+        const InjectContext *c = userdata;
         _cleanup_free_ char *ours = NULL, *base = NULL;
         size_t ours_size, base_size;
         int r;
 
+        if (c->base_fd < 0) {
+                log_warning("Cannot tell whether '%s' in the VM root %s came with the base (the base is not "
+                            "available); leaving it.",
+                            path, t->path);
+                return 0;
+        }
         r = safe_read_file_at(c->base_fd, path, HOST_KEY_MAX, &base, &base_size, NULL);
         if (r < 0)
                 return 0; /* not in the base: the guest's own */
-        r = safe_read_file_at(c->root.fd, path, HOST_KEY_MAX, &ours, &ours_size, NULL);
+        r = safe_read_file_at(t->fd, path, HOST_KEY_MAX, &ours, &ours_size, NULL);
         if (r < 0) {
-                log_warning("Cannot read '%s' in the VM root %s, leaving it: %s", path, c->root.path,
+                log_warning("Cannot read '%s' in the VM root %s, leaving it: %s", path, t->path,
                             safe_fs_error_explain(r) ?: strerror(-r));
                 return 0;
         }
         if (ours_size != base_size || memcmp(ours, base, ours_size) != 0)
                 return 0;
-        return guest_tree_remove(&c->root, path, "it came with the base, and VMs must not share host keys.");
-}
-
-static int remove_base_host_keys(const InjectContext *c) {
-        _cleanup_strv_free_ char **names = NULL;
-        int r, ret = 0;
-
-        r = guest_tree_list(&c->root, "/etc/ssh", "ssh_host_", &names);
-        if (r < 0)
-                return r;
-        STRV_FOREACH (n, names) {
-                _cleanup_free_ char *path = path_join("/etc/ssh", *n);
-
-                if (!path)
-                        return log_oom();
-                if (c->base_fd < 0) {
-                        log_warning("Cannot tell whether '%s' in the VM root %s came with the base (the base is "
-                                    "not available); leaving it.",
-                                    path, c->root.path);
-                        continue;
-                }
-                r = remove_if_from_base(c, path);
-                if (r < 0 && ret == 0)
-                        ret = r;
-        }
-        return ret;
+        return guest_tree_remove(t, path, "it came with the base, and VMs must not share host keys.");
 }
 
 /* The unit is guest-files.h's, the same cowvm-mkbase puts into a base: no
@@ -80,7 +60,7 @@ int inject_ssh_host_keys(const InjectContext *c) {
         if (!guest_tree_exists(&c->root, "/usr/sbin/sshd") && !guest_tree_exists(&c->root, "/etc/ssh/sshd_config"))
                 return guest_files_remove_keygen_unit(&c->root, INJECT_REMOVED_WHY);
 
-        r = remove_base_host_keys(c);
+        r = guest_files_foreach_host_key(&c->root, remove_if_from_base, (void *) c);
         if (r < 0)
                 return r;
 
