@@ -478,18 +478,15 @@ static int run_running(void *userdata) {
 }
 
 static void check_outcome(const Attack *k, int r, const char *log) {
-        if (k->expect == EXPECT_FAIL && r >= 0) {
+        if (k->expect == EXPECT_FAIL && r >= 0)
                 fprintf(stderr, "%s: expected a failure, got success\n", k->name);
-                tests_failed++;
-        }
-        if (k->expect == EXPECT_OK && r < 0) {
+        CHECK(k->expect != EXPECT_FAIL || r < 0);
+        if (k->expect == EXPECT_OK && r < 0)
                 fprintf(stderr, "%s: expected success, got %s\n", k->name, strerror(-r));
-                tests_failed++;
-        }
-        if (k->message && !strstr(log, k->message)) {
+        CHECK(k->expect != EXPECT_OK || r >= 0);
+        if (k->message && !strstr(log, k->message))
                 fprintf(stderr, "%s: the log does not mention \"%s\"\n", k->name, k->message);
-                tests_failed++;
-        }
+        CHECK(!k->message || strstr(log, k->message));
 }
 
 static void run_attack(const Attack *k) {
