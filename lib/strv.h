@@ -3,6 +3,7 @@
 
 /* NULL-terminated string vectors, the shape systemd uses for repeatable keys. */
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "macro.h"
@@ -12,6 +13,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
 
 size_t strv_length(char *const *l);
+static inline bool strv_isempty(char *const *l) {
+        return !l || !*l;
+}
 /* Appends a copy of `value`. Returns 0 or -ENOMEM. */
 int strv_extend(char ***l, const char *value);
 /* strv_extend() of a formatted string. */

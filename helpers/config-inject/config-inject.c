@@ -5,7 +5,7 @@
  * configuration the definition asks for (host name, machine-id, network,
  * password, SSH keys, fstab, the readiness unit) into the VM's root: the
  * mounted overlay, of which only the upper layer changes. Runs as root on a
- * tree the guest controls; see inject.h and safe-fs.h for how.
+ * tree the guest controls; see inject.h and guest-tree.h for how.
  */
 
 #include <stdlib.h>
@@ -23,8 +23,7 @@ static int run(int argc, char *argv[]) {
         int r;
 
         if (argc != 2 || argv[1][0] == '-') {
-                log_error("Usage: config-inject NAME (run by vm@NAME.service)");
-                return -EINVAL;
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "Usage: config-inject NAME (run by vm@NAME.service)");
         }
 
         r = vm_definition_load(argv[1], &d);
@@ -48,8 +47,7 @@ static int run(int argc, char *argv[]) {
                 log_warning_errno(r, "Failed to open the base '%s', SSH host keys are left alone: %m", d->base_dir);
 
         InjectContext c = {
-                .root_fd = root_fd,
-                .root_path = d->layout.root_dir,
+                .root = { .fd = root_fd, .path = d->layout.root_dir, .label = INJECT_ROOT_LABEL },
                 .base_fd = base_fd,
                 .def = d,
                 .owner_uid = 0,

@@ -8,20 +8,24 @@
  * run them on plain directories; config-inject.c runs them on the mounted
  * overlay after checking that it is one.
  *
- * The root is written by the guest: every access goes through safe-fs.h, and
- * every message names the file as the guest sees it ("/etc/shadow") and the
- * VM root it lies in. Each writer logs its own failure and returns < 0.
+ * The root is written by the guest: every access goes through guest-tree.h
+ * (safe-fs.h underneath), and every message names the file as the guest sees
+ * it ("/etc/shadow") and the VM root it lies in. Each writer logs its own
+ * failure and returns < 0. The text edits are guest-text.h's.
  */
 
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "guest-text.h"
+#include "guest-tree.h"
 #include "vm-definition.h"
 
+#define INJECT_ROOT_LABEL "the VM root"
+
 typedef struct InjectContext {
-        int root_fd;           /* the VM's root, from safe_fs_open_root() */
-        const char *root_path; /* where it is on the host, for messages */
-        int base_fd;           /* the base tree (to recognize its SSH host keys), or -EBADF */
+        GuestTree root; /* the VM's root, labelled INJECT_ROOT_LABEL */
+        int base_fd;    /* the base tree (to recognize its SSH host keys), or -EBADF */
         const VmDefinition *def;
         /* Owner of the files cowvm creates for root in the guest: 0 in real
          * use; the tests, run unprivileged, pass their own ids. */
@@ -29,14 +33,8 @@ typedef struct InjectContext {
         gid_t owner_gid;
 } InjectContext;
 
-/* Largest file a writer reads back (/etc/shadow, /etc/passwd, ...): a guest
- * can plant a sparse 10 GiB file, and we must not try to hold it. */
-#define INJECT_READ_MAX (16U * 1024U * 1024U)
+#define INJECT_READ_MAX GUEST_TEXT_MAX
 #define INJECT_KEYS_READ_MAX (1024U * 1024U)
-
-#define COWVM_KEYS_BEGIN "# BEGIN cowvm managed keys"
-#define COWVM_KEYS_END "# END cowvm managed keys"
-#define COWVM_FSTAB_DISABLED "#cowvm-disabled: "
 
 int inject_fstab(const InjectContext *c);
 int inject_hostname(const InjectContext *c);
@@ -57,21 +55,3 @@ int inject_all(const InjectContext *c);
  * mounted at d->layout.root_dir whose upperdir is d->layout.upper_dir. Logs and returns
  * -EMEDIUMTYPE if not. */
 int inject_verify_overlay(int root_fd, const VmDefinition *d);
-
-/* Exposed for the tests: the text transformations, on whole files. */
-int fstab_rewrite(const char *in, char **ret);
-int hosts_rewrite(const char *in, const char *hostname, char **ret);
-/* -ESRCH: no line for `user`. */
-int shadow_rewrite(const char *in, const char *user, const char *hash, char **ret);
-/* `keys` may be NULL or empty: the managed block is removed. */
-int authorized_keys_rewrite(const char *in, char *const *keys, char **ret);
-
-typedef struct PasswdEntry {
-        uid_t uid;
-        gid_t gid;
-        char *home;
-} PasswdEntry;
-void passwd_entry_done(PasswdEntry *e);
-/* -ESRCH: no such user; -EUCLEAN: the user's line is malformed or its home
- * is not a normalized absolute path. */
-int passwd_lookup(const char *passwd, const char *user, PasswdEntry *ret);

@@ -42,7 +42,7 @@ int inject_verify_overlay(int root_fd, const VmDefinition *d) {
         if (statx(root_fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0)
                 return log_error_errno(errno, "Failed to stat '%s': %m", d->layout.root_dir);
         if (!(stx.stx_mask & STATX_MNT_ID))
-                return log_error_errno(EOPNOTSUPP,
+                return log_error_errno(SYNTHETIC_ERRNO(EOPNOTSUPP),
                                        "The kernel does not report mount ids (Linux >= 5.8 needed) for '%s'.",
                                        d->layout.root_dir);
 
@@ -73,7 +73,7 @@ int inject_verify_overlay(int root_fd, const VmDefinition *d) {
                 return 0;
 
         return log_error_errno(
-                EMEDIUMTYPE,
+                SYNTHETIC_ERRNO(EMEDIUMTYPE),
                 "'%s' is not mounted as the VM's overlay (upper layer '%s'): %s; refusing to write into it.",
                 d->layout.root_dir, d->layout.upper_dir, why);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "inject-test.h"
@@ -175,8 +176,7 @@ void context_init(InjectContext *c, const char *root, const char *base, const Vm
         if (base && safe_fs_open_root(base, &base_fd) < 0)
                 fixture_fail("open base", base);
         *c = (InjectContext) {
-                .root_fd = root_fd,
-                .root_path = root,
+                .root = { .fd = root_fd, .path = root, .label = INJECT_ROOT_LABEL },
                 .base_fd = base_fd,
                 .def = d,
                 .owner_uid = getuid(),
@@ -185,12 +185,12 @@ void context_init(InjectContext *c, const char *root, const char *base, const Vm
 }
 
 void context_done(InjectContext *c) {
-        safe_close(c->root_fd);
+        safe_close(c->root.fd);
         safe_close(c->base_fd);
-        c->root_fd = c->base_fd = -EBADF;
+        c->root.fd = c->base_fd = -EBADF;
 }
 
-int inject_all_captured(const InjectContext *c, char **ret_log) {
+int run_captured(int (*fn)(void *userdata), void *userdata, char **ret_log) {
         FILE *tmp = tmpfile();
         int saved = dup(STDERR_FILENO), r;
         char *buf = NULL;
@@ -200,7 +200,7 @@ int inject_all_captured(const InjectContext *c, char **ret_log) {
                 abort();
         fflush(stderr);
         dup2(fileno(tmp), STDERR_FILENO);
-        r = inject_all(c);
+        r = fn(userdata);
         fflush(stderr);
         dup2(saved, STDERR_FILENO);
         close(saved);
@@ -213,6 +213,31 @@ int inject_all_captured(const InjectContext *c, char **ret_log) {
         fprintf(stderr, "%s", buf);
         *ret_log = buf;
         return r;
+}
+
+static int run_inject_all(void *userdata) {
+        return inject_all(userdata);
+}
+
+int inject_all_captured(const InjectContext *c, char **ret_log) {
+        return run_captured(run_inject_all, (void *) c, ret_log);
+}
+
+int run_program(char *const argv[]) {
+        int status;
+        pid_t pid;
+
+        fflush(stderr);
+        pid = fork();
+        if (pid < 0)
+                fixture_fail("fork", argv[0]);
+        if (pid == 0) {
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        if (waitpid(pid, &status, 0) != pid)
+                fixture_fail("waitpid", argv[0]);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 void base_debian_like(const char *dir) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Helpers shared by the config-inject tests: assertions, building trees,
+/* Helpers shared by the config-inject and guest-tree tests: assertions, building trees,
  * snapshots of whole trees to prove that nothing changed, and running the
  * writers with stderr captured. */
 
@@ -60,8 +60,15 @@ VmDefinition *definition_new(const char *dir, const char *name, const char *text
 void context_init(InjectContext *c, const char *root, const char *base, const VmDefinition *d);
 void context_done(InjectContext *c);
 
-/* Runs inject_all() with stderr captured into *ret_log (also echoed). */
+/* Runs fn(userdata) with stderr (its own and its children's) captured into
+ * *ret_log (also echoed); returns what fn returned. */
+int run_captured(int (*fn)(void *userdata), void *userdata, char **ret_log);
+/* Runs inject_all() so. */
 int inject_all_captured(const InjectContext *c, char **ret_log);
+
+/* Runs argv[0] (a path) with argv and waits: its exit status, or 128 + the
+ * signal that ended it. */
+int run_program(char *const argv[]);
 
 /* A minimal Debian-like base: passwd, shadow, group, hosts, fstab with
  * cloud-image entries, systemd, sshd with host keys. */

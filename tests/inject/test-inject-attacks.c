@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /*
- * Hostile layouts a guest can leave in its root: config-inject must never
- * change anything outside the root, never block, and either do its job
- * inside the root or fail with a message that names the file.
+ * Hostile layouts a guest can leave in its root (or an image in a base being
+ * made): nothing that edits such a tree may change anything outside it,
+ * block, or do more than its job inside it; it fails with a message that
+ * names the file. Each layout is tried on what edits trees:
+ *   - config-inject's writers (inject_all()),
+ *   - lib's guest-tree layer under them and mkbase-fixup (each wrapper, and
+ *     the shared guest-files.h writers),
+ *   - mkbase-fixup itself, the real binary (argv[1]; its cases need root:
+ *     it makes the files it writes root's).
  *
  * Each case builds a fresh tree:
  *   root/     the VM's root, as the guest left it
@@ -29,10 +35,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "guest-files.h"
+#include "guest-tree.h"
 #include "inject-test.h"
 #include "macro.h"
 #include "path-util.h"
 #include "safe-fs.h"
+#include "strv.h"
 
 #define KEY "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl one@host"
 #define HASH "$6$saltsalt$0123456789abcdefABCDEF./"
@@ -43,7 +52,7 @@ typedef enum Expect {
 } Expect;
 
 typedef struct Tree {
-        const char *dir, *root, *outside, *other;
+        const char *dir, *root, *outside, *other, *base;
 } Tree;
 
 typedef struct Case {
@@ -86,6 +95,9 @@ static void hardlink(const char *from_dir, const char *from, const char *to_dir,
 }
 
 /* ---- the layouts ---------------------------------------------------------- */
+
+static void plant_nothing(const Tree *t) {
+}
 
 static void plant_etc_to_slash(const Tree *t) {
         rm_rf(t->root, "etc");
@@ -437,15 +449,53 @@ static char *snapshot_host(void) {
         return buf;
 }
 
-static void run_case(const Case *k) {
+/* One layout tried on one editor: `run` returns < 0 when the edit failed. */
+typedef struct Attack {
+        const char *name;
+        void (*plant)(const Tree *t);
+        int (*run)(const Tree *t, const void *userdata);
+        const void *userdata;
+        Expect expect;
+        const char *message; /* must appear in the log */
+        void (*verify)(const Tree *t);
+        bool needs_root;
+} Attack;
+
+typedef struct Running {
+        const Attack *attack;
+        const Tree *tree;
+} Running;
+
+static int run_running(void *userdata) {
+        const Running *x = userdata;
+        int r;
+
+        /* A FIFO or socket that made us block would end here, as a failure. */
+        alarm(60);
+        r = x->attack->run(x->tree, x->attack->userdata);
+        alarm(0);
+        return r;
+}
+
+static void check_outcome(const Attack *k, int r, const char *log) {
+        if (k->expect == EXPECT_FAIL && r >= 0)
+                fprintf(stderr, "%s: expected a failure, got success\n", k->name);
+        CHECK(k->expect != EXPECT_FAIL || r < 0);
+        if (k->expect == EXPECT_OK && r < 0)
+                fprintf(stderr, "%s: expected success, got %s\n", k->name, strerror(-r));
+        CHECK(k->expect != EXPECT_OK || r >= 0);
+        if (k->message && !strstr(log, k->message))
+                fprintf(stderr, "%s: the log does not mention \"%s\"\n", k->name, k->message);
+        CHECK(!k->message || strstr(log, k->message));
+}
+
+static void run_attack(const Attack *k) {
         _cleanup_free_ char *dir = tmpdir_new();
         _cleanup_free_ char *root = p2(dir, "root"), *base = p2(dir, "base"), *outside = p2(dir, "outside"),
-                            *other = p2(dir, "other"), *text = NULL, *log = NULL;
+                            *other = p2(dir, "other"), *log = NULL;
         char *before[4] = {}, *after[4] = {};
         const char *watched[] = { base, outside, other };
-        Tree t = { dir, root, outside, other };
-        InjectContext c;
-        VmDefinition *d;
+        Tree t = { dir, root, outside, other, base };
         int r;
 
         fprintf(stderr, "=== %s\n", k->name);
@@ -461,21 +511,13 @@ static void run_case(const Case *k) {
         tree_write(outside, "machine-id", "sentinel machine-id\n");
         tree_write(outside, "keys", "ssh-ed25519 SENTINEL sentinel@outside\n");
         tree_write(outside, "dir/keep", "sentinel file\n");
-        if (asprintf(&text, "[VM]\nBase=%s\n%s", base, k->definition) < 0)
-                abort();
-        d = definition_new(dir, "vm1", text);
         k->plant(&t);
 
         for (size_t i = 0; i < ELEMENTSOF(watched); i++)
                 before[i] = snapshot(watched[i]);
         before[3] = snapshot_host();
 
-        context_init(&c, root, base, d);
-        /* A FIFO or socket that made us block would end here, as a failure. */
-        alarm(60);
-        r = inject_all_captured(&c, &log);
-        alarm(0);
-        context_done(&c);
+        r = run_captured(run_running, &(Running) { k, &t }, &log);
 
         for (size_t i = 0; i < ELEMENTSOF(watched); i++) {
                 after[i] = snapshot(watched[i]);
@@ -483,19 +525,7 @@ static void run_case(const Case *k) {
         }
         after[3] = snapshot_host();
         CHECK_STREQ(after[3], before[3]);
-
-        if (k->expect == EXPECT_FAIL && r >= 0) {
-                fprintf(stderr, "%s: expected a failure, got success\n", k->name);
-                tests_failed++;
-        }
-        if (k->expect == EXPECT_OK && r < 0) {
-                fprintf(stderr, "%s: expected success, got %s\n", k->name, strerror(-r));
-                tests_failed++;
-        }
-        if (k->message && !strstr(log, k->message)) {
-                fprintf(stderr, "%s: the log does not mention \"%s\"\n", k->name, k->message);
-                tests_failed++;
-        }
+        check_outcome(k, r, log);
         if (k->verify)
                 k->verify(&t);
 
@@ -503,8 +533,35 @@ static void run_case(const Case *k) {
                 free(before[i]);
                 free(after[i]);
         }
-        vm_definition_free(d);
         tmpdir_remove(dir);
+}
+
+/* ---- config-inject's writers ---------------------------------------------- */
+
+static int run_inject(const Tree *t, const void *userdata) {
+        const Case *k = userdata;
+        _cleanup_free_ char *text = NULL;
+        InjectContext c;
+        VmDefinition *d;
+        int r;
+
+        if (asprintf(&text, "[VM]\nBase=%s\n%s", t->base, k->definition) < 0)
+                abort();
+        d = definition_new(t->dir, "vm1", text);
+        context_init(&c, t->root, t->base, d);
+        r = inject_all(&c);
+        context_done(&c);
+        vm_definition_free(d);
+        return r;
+}
+
+static void run_inject_cases(void) {
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                const Case *k = cases + i;
+
+                run_attack(&(Attack) { k->name, k->plant, run_inject, k, k->expect, k->message, k->verify,
+                                       k->needs_root });
+        }
 }
 
 /* A kernel without openat2() (< 5.6), made with a seccomp filter that
@@ -538,10 +595,386 @@ static void test_no_openat2(void) {
                 CHECK(WEXITSTATUS(status) == 0);
 }
 
-int main(void) {
-        for (size_t i = 0; i < ELEMENTSOF(cases); i++)
-                run_case(cases + i);
+/* ---- lib's guest-tree layer, as config-inject and mkbase-fixup use it ---- */
+
+#define TREE_LABEL "the guest tree"
+
+typedef struct TreeCase {
+        const char *name;
+        void (*plant)(const Tree *t);
+        int (*op)(const GuestTree *g);
+        Expect expect;
+        const char *message;
+        void (*verify)(const Tree *t);
+        bool needs_root;
+} TreeCase;
+
+static int op_write_hostname(const GuestTree *g) {
+        return guest_tree_write_text(g, "/etc/hostname", "vm1\n", 0644, getuid(), getgid(), 0);
+}
+
+static int op_read_shadow(const GuestTree *g) {
+        _cleanup_free_ char *s = NULL;
+        return guest_tree_read_text(g, "/etc/shadow", GUEST_TEXT_MAX, 0, &s, NULL);
+}
+
+static int op_read_passwd(const GuestTree *g) {
+        _cleanup_free_ char *s = NULL;
+        return guest_tree_read_text(g, "/etc/passwd", GUEST_TEXT_MAX, 0, &s, NULL);
+}
+
+/* mkbase-fixup's read of /etc/fstab: a link reads as no file, never as the
+ * file it points to. */
+static int op_read_fstab_link_ok(const GuestTree *g) {
+        _cleanup_free_ char *s = NULL;
+        int r = guest_tree_read_text(g, "/etc/fstab", GUEST_TEXT_MAX, GUEST_READ_MISSING_OK | GUEST_READ_LINK_OK, &s,
+                                     NULL);
+        return r < 0 ? r : s ? -EEXIST : 0;
+}
+
+static int op_enable_unit(const GuestTree *g) {
+        return guest_tree_symlink(g, "../x.service", GUEST_MULTI_USER_WANTS "x.service");
+}
+
+static int op_remove_hostname(const GuestTree *g) {
+        return guest_tree_remove(g, "/etc/hostname", "a test.");
+}
+
+/* What both programs do with host keys: list them, remove each. */
+static int op_remove_host_keys(const GuestTree *g) {
+        _cleanup_strv_free_ char **names = NULL;
+        int r = guest_tree_list(g, "/etc/ssh", "ssh_host_", &names);
+
+        STRV_FOREACH (n, names) {
+                _cleanup_free_ char *path = p2("/etc/ssh", *n);
+                if (r >= 0)
+                        r = guest_tree_remove(g, path, "a test.");
+        }
+        return r;
+}
+
+static int op_hosts_absent(const GuestTree *g) {
+        return guest_tree_exists(g, "/etc/hosts") ? -EEXIST : 0;
+}
+
+static int op_make_ssh_parent(const GuestTree *g) {
+        return guest_tree_make_parent(g, "/root/.ssh/authorized_keys");
+}
+
+static int op_keygen_unit(const GuestTree *g) {
+        return guest_files_install_keygen_unit(g, getuid(), getgid(), 0);
+}
+
+static int op_cloud_init(const GuestTree *g) {
+        return guest_files_disable_cloud_init(g, getuid(), getgid(), 0);
+}
+
+static void plant_ssh_dir_to_outside_keys(const Tree *t) {
+        _cleanup_free_ char *target = p2(t->outside, "dir");
+        tree_write(t->outside, "dir/ssh_host_ed25519_key", "OUTSIDE KEY\n");
+        rm_rf(t->root, "etc/ssh");
+        tree_symlink(t->root, "etc/ssh", target);
+}
+static void verify_host_keys_gone(const Tree *t) {
+        CHECK(!tree_exists(t->root, "etc/ssh/ssh_host_ed25519_key"));
+        CHECK(!tree_exists(t->root, "etc/ssh/ssh_host_ed25519_key.pub"));
+}
+
+static void plant_ssh_dir_dotdot(const Tree *t) {
+        rm_rf(t->root, "etc/ssh");
+        tree_symlink(t->root, "etc/ssh", "../../../../../../../../etc/ssh");
+}
+
+static void plant_cloud_to_outside(const Tree *t) {
+        _cleanup_free_ char *target = p2(t->outside, "dir");
+        tree_symlink(t->root, "etc/cloud", target);
+}
+
+static void plant_cloud_dir_is_file(const Tree *t) {
+        tree_write(t->root, "etc/cloud", "a file\n");
+}
+
+static void verify_hostname_link_gone(const Tree *t) {
+        CHECK(!tree_exists(t->root, "etc/hostname"));
+}
+
+static const TreeCase tree_cases[] = {
+        { "write: /etc/hostname -> host /etc/passwd", plant_hostname_to_host_passwd, op_write_hostname, EXPECT_OK,
+          "is a symbolic link; replacing", verify_hostname_replaced, false },
+        { "write: /etc/hostname -> absolute path outside", plant_hostname_to_outside, op_write_hostname, EXPECT_OK,
+          "'/etc/hostname' in " TREE_LABEL, verify_hostname_replaced, false },
+        { "write: etc is a symlink to /", plant_etc_to_slash, op_write_hostname, EXPECT_OK, NULL, verify_etc_to_slash,
+          false },
+        { "write: etc is a ../../ chain", plant_etc_dotdot, op_write_hostname, EXPECT_FAIL, "symbolic link", NULL,
+          false },
+        { "write: /etc/hostname is a directory", plant_hostname_dir, op_write_hostname, EXPECT_FAIL,
+          "'/etc/hostname' in " TREE_LABEL, verify_hostname_dir, false },
+        { "write: /etc/hostname hard-linked to a set-uid binary", plant_hostname_setuid_hardlink, op_write_hostname,
+          EXPECT_OK, NULL, verify_hostname_not_setuid, false },
+        { "write: /etc/hostname hard-linked to a file outside", plant_machine_id_hardlink, op_write_hostname,
+          EXPECT_OK, NULL, NULL, false },
+        { "read: /etc/shadow is a FIFO", plant_shadow_fifo, op_read_shadow, EXPECT_FAIL,
+          "'/etc/shadow' in " TREE_LABEL, NULL, false },
+        { "read: /etc/shadow is a listening socket", plant_shadow_socket, op_read_shadow, EXPECT_FAIL,
+          "not a regular file", NULL, false },
+        { "read: /etc/shadow is /dev/null's device node", plant_shadow_device, op_read_shadow, EXPECT_FAIL,
+          "not a regular file", NULL, true },
+        { "read: /etc/shadow is a 10 GiB sparse file", plant_sparse_shadow, op_read_shadow, EXPECT_FAIL,
+          "'/etc/shadow' in " TREE_LABEL, NULL, false },
+        { "read: /etc/shadow contains a NUL byte", plant_shadow_nul, op_read_shadow, EXPECT_FAIL, "NUL byte", NULL,
+          false },
+        { "read: /etc/passwd -> /proc/self/root/etc/passwd", plant_passwd_proc_self_root, op_read_passwd, EXPECT_FAIL,
+          "'/etc/passwd' in " TREE_LABEL, NULL, false },
+        { "read, a link allowed: /etc/fstab -> host /etc/fstab", plant_fstab_to_host, op_read_fstab_link_ok, EXPECT_OK,
+          NULL, NULL, false },
+        { "symlink: /etc/systemd -> absolute path outside", plant_systemd_dir_absolute_outside, op_enable_unit,
+          EXPECT_FAIL, "'/etc/systemd/system/multi-user.target.wants'", NULL, false },
+        { "symlink: /etc/systemd -> another VM's root", plant_systemd_dir_other_vm, op_enable_unit, EXPECT_FAIL,
+          "'/etc/systemd/system/multi-user.target.wants'", NULL, false },
+        { "symlink: /etc/systemd is a directory symlink loop", plant_dir_loop, op_enable_unit, EXPECT_FAIL,
+          "'/etc/systemd/system/multi-user.target.wants'", NULL, false },
+        { "symlink: a .wants directory is a file", plant_wants_dir_is_file, op_enable_unit, EXPECT_FAIL,
+          "'/etc/systemd/system/multi-user.target.wants'", NULL, false },
+        { "remove: /etc/hostname -> absolute path outside", plant_hostname_to_outside, op_remove_hostname, EXPECT_OK,
+          "Removed '/etc/hostname'", verify_hostname_link_gone, false },
+        { "remove: /etc/hostname is a directory", plant_hostname_dir, op_remove_hostname, EXPECT_FAIL,
+          "it is a directory", verify_hostname_dir, false },
+        { "list and remove: host keys", plant_nothing, op_remove_host_keys, EXPECT_OK, NULL, verify_host_keys_gone,
+          false },
+        { "list and remove: /etc/ssh -> a directory outside", plant_ssh_dir_to_outside_keys, op_remove_host_keys,
+          EXPECT_OK, NULL, NULL, false },
+        { "list and remove: /etc/ssh is a ../../ chain", plant_ssh_dir_dotdot, op_remove_host_keys, EXPECT_FAIL,
+          "'/etc/ssh' in " TREE_LABEL, NULL, false },
+        { "list and remove: an SSH host key is a FIFO", plant_host_key_fifo, op_remove_host_keys, EXPECT_OK, NULL,
+          verify_host_keys_gone, false },
+        { "exists: /etc/hosts is a symlink loop", plant_hosts_loop, op_hosts_absent, EXPECT_OK, NULL, NULL, false },
+        { "make parent: /root/.ssh is a regular file", plant_ssh_dir_is_file, op_make_ssh_parent, EXPECT_FAIL,
+          "'/root/.ssh' in " TREE_LABEL, NULL, false },
+        { "keygen unit: /etc/systemd -> absolute path outside", plant_systemd_dir_absolute_outside, op_keygen_unit,
+          EXPECT_FAIL, "'/etc/systemd/system'", NULL, false },
+        { "keygen unit: a .wants directory is a file", plant_wants_dir_is_file, op_keygen_unit, EXPECT_FAIL,
+          "'/etc/systemd/system/multi-user.target.wants'", NULL, false },
+        { "cloud-init: /etc/cloud -> a directory outside", plant_cloud_to_outside, op_cloud_init, EXPECT_OK, NULL,
+          NULL, false },
+        { "cloud-init: /etc/cloud is a file", plant_cloud_dir_is_file, op_cloud_init, EXPECT_FAIL, "'/etc/cloud'",
+          NULL, false },
+};
+
+static int run_tree_op(const Tree *t, const void *userdata) {
+        const TreeCase *k = userdata;
+        GuestTree g = { .fd = -EBADF, .path = t->root, .label = TREE_LABEL };
+        int r;
+
+        if (safe_fs_open_root(t->root, &g.fd) < 0)
+                abort();
+        r = k->op(&g);
+        safe_close(g.fd);
+        return r;
+}
+
+static void run_tree_cases(void) {
+        for (size_t i = 0; i < ELEMENTSOF(tree_cases); i++) {
+                const TreeCase *k = tree_cases + i;
+
+                run_attack(&(Attack) { k->name, k->plant, run_tree_op, k, k->expect, k->message, k->verify,
+                                       k->needs_root });
+        }
+}
+
+/* ---- mkbase-fixup, the binary ---------------------------------------------- */
+
+static const char *mkbase_fixup;
+
+typedef struct FixupCase {
+        const char *name;
+        void (*plant)(const Tree *t);
+        const char *args[5]; /* after ROOT */
+        Expect expect;
+        const char *message;
+        void (*verify)(const Tree *t);
+} FixupCase;
+
+static void plant_fixup_tree(const Tree *t) {
+        tree_write(t->root, "usr/lib/systemd/system/systemd-journald.service", "[Unit]\n");
+        tree_write(t->root, "etc/ssh/sshd_config.d", NULL);
+        tree_write(t->root, "etc/cloud/cloud.cfg", "datasource_list: [ Ec2 ]\n");
+}
+
+static void plant_fixup_fstab_to_host(const Tree *t) {
+        plant_fixup_tree(t);
+        plant_fstab_to_host(t);
+}
+static void verify_fstab_replaced(const Tree *t) {
+        _cleanup_free_ char *s = tree_read(t->root, "etc/fstab");
+        CHECK(!tree_is_symlink_to(t->root, "etc/fstab", "/etc/fstab"));
+        CHECK(s && strstr(s, "myfs / virtiofs defaults 0 0\n"));
+}
+
+static void plant_fixup_hostname_to_outside(const Tree *t) {
+        plant_fixup_tree(t);
+        plant_hostname_to_outside(t);
+}
+
+static void plant_fixup_ssh_to_outside(const Tree *t) {
+        plant_fixup_tree(t);
+        plant_ssh_dir_to_outside_keys(t);
+}
+
+static void plant_fixup_systemd_to_outside(const Tree *t) {
+        plant_fixup_tree(t);
+        plant_systemd_dir_absolute_outside(t);
+}
+
+static void plant_fixup_cloud_to_outside(const Tree *t) {
+        plant_fixup_tree(t);
+        rm_rf(t->root, "etc/cloud");
+        plant_cloud_to_outside(t);
+}
+
+static void plant_dbus_machine_id_hardlink(const Tree *t) {
+        plant_fixup_tree(t);
+        tree_write(t->root, "var/lib/dbus", NULL);
+        hardlink(t->outside, "machine-id", t->root, "var/lib/dbus/machine-id");
+}
+static void verify_dbus_machine_id_link(const Tree *t) {
+        CHECK(tree_is_symlink_to(t->root, "var/lib/dbus/machine-id", "/etc/machine-id"));
+}
+
+static void plant_fixup_etc_dotdot(const Tree *t) {
+        plant_fixup_tree(t);
+        plant_etc_dotdot(t);
+}
+
+static void plant_modules_fifo(const Tree *t) {
+        _cleanup_free_ char *p = p2(t->root, "etc/initramfs-tools/modules");
+        tree_write(t->root, "etc/initramfs-tools", NULL);
+        if (mkfifo(p, 0644) < 0)
+                abort();
+}
+
+static void plant_modules_nul(const Tree *t) {
+        _cleanup_free_ char *p = p2(t->root, "etc/initramfs-tools/modules");
+        FILE *f;
+
+        tree_write(t->root, "etc/initramfs-tools", NULL);
+        f = fopen(p, "we");
+        if (!f)
+                abort();
+        fwrite("fuse\n\0the rest of the guest's file\n", 1, 36, f);
+        fclose(f);
+}
+static void verify_modules_kept(const Tree *t) {
+        _cleanup_free_ char *p = p2(t->root, "etc/initramfs-tools/modules");
+        struct stat st;
+        CHECK(stat(p, &st) >= 0 && st.st_size == 36);
+}
+
+static void plant_boot_to_outside(const Tree *t) {
+        _cleanup_free_ char *target = p2(t->outside, "dir");
+        tree_symlink(t->root, "boot", target);
+}
+static const FixupCase fixup_cases[] = {
+        { "fixup: /etc/fstab -> host /etc/fstab",
+          plant_fixup_fstab_to_host,
+          { "fixup" },
+          EXPECT_OK,
+          "'/etc/fstab' in the base tree",
+          verify_fstab_replaced },
+        { "fixup: /etc/hostname -> absolute path outside",
+          plant_fixup_hostname_to_outside,
+          { "fixup", "--hostname=vm1" },
+          EXPECT_OK,
+          NULL,
+          verify_hostname_replaced },
+        { "fixup: /etc/ssh -> a directory outside with a host key",
+          plant_fixup_ssh_to_outside,
+          { "fixup" },
+          EXPECT_OK,
+          NULL,
+          NULL },
+        { "fixup: /etc/systemd -> absolute path outside",
+          plant_fixup_systemd_to_outside,
+          { "fixup" },
+          EXPECT_FAIL,
+          "'/etc/systemd/system' in the base tree",
+          NULL },
+        { "fixup: /etc/cloud -> a directory outside",
+          plant_fixup_cloud_to_outside,
+          { "fixup" },
+          EXPECT_OK,
+          NULL,
+          NULL },
+        { "fixup: /var/lib/dbus/machine-id hard-linked to a file outside",
+          plant_dbus_machine_id_hardlink,
+          { "fixup" },
+          EXPECT_OK,
+          NULL,
+          verify_dbus_machine_id_link },
+        { "fixup: etc is a ../../ chain", plant_fixup_etc_dotdot, { "fixup" }, EXPECT_FAIL, "symbolic link", NULL },
+        { "append-lines: the file is a FIFO",
+          plant_modules_fifo,
+          { "append-lines", "/etc/initramfs-tools/modules", "virtiofs" },
+          EXPECT_FAIL,
+          "not a regular file",
+          NULL },
+        { "append-lines: the file contains a NUL byte",
+          plant_modules_nul,
+          { "append-lines", "/etc/initramfs-tools/modules", "virtiofs" },
+          EXPECT_FAIL,
+          "NUL byte",
+          verify_modules_kept },
+        { "install: /boot -> a directory outside",
+          plant_boot_to_outside,
+          { "install", "/etc/passwd", "/boot/initrd.img", "0644" },
+          EXPECT_FAIL,
+          "'/boot' in the base tree",
+          NULL },
+        { "symlink: /boot -> a directory outside",
+          plant_boot_to_outside,
+          { "symlink", "vmlinuz-1", "/boot/vmlinuz" },
+          EXPECT_FAIL,
+          "'/boot' in the base tree",
+          NULL },
+        { "resolve: /etc/hostname -> absolute path outside",
+          plant_hostname_to_outside,
+          { "resolve", "/etc/hostname" },
+          EXPECT_FAIL,
+          "'/etc/hostname' in the base tree",
+          NULL },
+        { "write-id: etc is a symlink to /", plant_etc_to_slash, { "write-id", "0123-test" }, EXPECT_OK, NULL, NULL },
+};
+
+static int run_fixup(const Tree *t, const void *userdata) {
+        const FixupCase *k = userdata;
+        char *argv[2 + ELEMENTSOF(k->args) + 1] = { (char *) mkbase_fixup, (char *) t->root };
+
+        for (size_t i = 0; i < ELEMENTSOF(k->args) && k->args[i]; i++)
+                argv[2 + i] = (char *) k->args[i];
+        return run_program(argv) == 0 ? 0 : -EPROTO;
+}
+
+static void run_fixup_cases(void) {
+        for (size_t i = 0; i < ELEMENTSOF(fixup_cases); i++) {
+                const FixupCase *k = fixup_cases + i;
+
+                if (!mkbase_fixup) {
+                        fprintf(stderr, "=== %s\nSKIP: no mkbase-fixup given\n", k->name);
+                        continue;
+                }
+                /* Root: mkbase-fixup makes what it writes root's. */
+                run_attack(&(Attack) { k->name, k->plant, run_fixup, k, k->expect, k->message, k->verify, true });
+        }
+}
+
+int main(int argc, char *argv[]) {
+        mkbase_fixup = argc > 1 ? argv[1] : NULL;
+        run_inject_cases();
+        run_tree_cases();
+        run_fixup_cases();
         test_no_openat2();
-        fprintf(stderr, "%zu hostile layouts, %u failed checks\n", ELEMENTSOF(cases), tests_failed);
+        fprintf(stderr,
+                "%zu hostile layouts for config-inject, %zu for the guest-tree layer, %zu for mkbase-fixup; %u failed "
+                "checks\n",
+                ELEMENTSOF(cases), ELEMENTSOF(tree_cases), ELEMENTSOF(fixup_cases), tests_failed);
         TESTS_EXIT();
 }

@@ -45,9 +45,13 @@ else
              "base size $(du -sh --one-file-system "$BASE" | cut -f1)"
 fi
 
-for f in etc/cowvm-base-id boot/vmlinuz boot/initrd.img boot/initrd.img-cowvm lib/systemd/system/cowvm-ssh-keygen.service; do
+# The keygen unit where config-inject writes it too, so that a VM's first
+# start finds it in place (tests/inject/test-inject-after-mkbase.c).
+for f in etc/cowvm-base-id boot/vmlinuz boot/initrd.img boot/initrd.img-cowvm etc/systemd/system/cowvm-ssh-keygen.service; do
         [ -e "$BASE/$f" ] || fail "the base has no /$f"
 done
+[ "$(readlink "$BASE/etc/systemd/system/multi-user.target.wants/cowvm-ssh-keygen.service")" = ../cowvm-ssh-keygen.service ] ||
+        fail "cowvm-ssh-keygen.service is not enabled"
 grep -qx 'myfs / virtiofs defaults 0 0' "$BASE/etc/fstab" || fail "fstab has no virtio-fs root"
 [ ! -s "$BASE/etc/machine-id" ] || fail "the machine-id is not empty"
 grep -qx virtiofs "$BASE/etc/initramfs-tools/modules" || fail "virtiofs is not in the initramfs-tools modules"

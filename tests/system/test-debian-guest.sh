@@ -199,6 +199,17 @@ ok "hostname: $(field hostname)"
 [ "$(C cat "$UPPER/etc/machine-id")" = "$MACHINE_ID" ] || fail "the upper layer's /etc/machine-id differs from $MACHINE_ID"
 ok "machine-id: $MACHINE_ID (sha256 of cowvm:machine-id:$NAME, version 4)"
 
+# cowvm-mkbase wrote the SSH keygen unit as config-inject writes it: the first
+# start leaves the base's in place instead of copying it up, and the guest
+# made its own host keys with it.
+for f in etc/systemd/system/cowvm-ssh-keygen.service etc/systemd/system/multi-user.target.wants/cowvm-ssh-keygen.service; do
+        if C test -e "$UPPER/$f" -o -L "$UPPER/$f"; then
+                fail "the VM's first start copied /$f of the base into its upper layer"
+        fi
+done
+C test -s "$UPPER/etc/ssh/ssh_host_ed25519_key.pub" || fail "the guest made no SSH host key of its own"
+ok "the base's cowvm-ssh-keygen.service was left in place and made the guest's own host keys"
+
 netfile=$(field network-file)
 for want in "MACAddress=$MAC" "Address=$NET.10/24" "Gateway=$NET.1" "DNS=$NET.1"; do
         grep -qix "$want" <<<"$netfile" || bad_report "the guest's /etc/systemd/network/90-cowvm.network has no $want"
