@@ -19,7 +19,7 @@
 
 #include "http-client.h"
 #include "launch.h"
-#include "test-util.h"
+#include "tests.h"
 
 static void send_slowly(int fd, const char *s, size_t n) {
         for (size_t i = 0; i < n; i += 100) {
@@ -120,7 +120,7 @@ int main(void) {
         CHECK(r == 200);
         CHECK(body && strlen(body) == strlen(vm_info));
         CHECK(ch_vm_info_state(body, strlen(body), state, sizeof state) == 0);
-        CHECK_STR(state, "Running");
+        CHECK_STREQ(state, "Running");
         free(body);
         body = NULL;
 
@@ -137,11 +137,11 @@ int main(void) {
         waitpid(pid, NULL, 0);
 
         log = read_data(logpath, NULL);
-        CHECK_STR(log, "GET /api/v1/vm.info HTTP/1.1\n"
-                       "PUT /api/v1/vm.power-button HTTP/1.1\n"
-                       "PUT /api/v1/vmm.shutdown HTTP/1.1\n"
-                       "PUT /api/v1/vm.nonsense HTTP/1.1\n"
-                       "GET /api/v1/never HTTP/1.1\n");
+        CHECK_STREQ(log, "GET /api/v1/vm.info HTTP/1.1\n"
+                         "PUT /api/v1/vm.power-button HTTP/1.1\n"
+                         "PUT /api/v1/vmm.shutdown HTTP/1.1\n"
+                         "PUT /api/v1/vm.nonsense HTTP/1.1\n"
+                         "GET /api/v1/never HTTP/1.1\n");
         unlink(logpath);
         unlink(sock);
         rmdir(dir);

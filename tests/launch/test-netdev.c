@@ -20,7 +20,7 @@
 
 #include "macro.h"
 #include "netdev.h"
-#include "test-util.h"
+#include "tests.h"
 #include "vm-identity.h"
 
 static void test_names_and_macs(void) {
@@ -57,7 +57,7 @@ static void test_names_and_macs(void) {
                         }
                 }
         /* 12 characters still fit "vm-NAME"; 13 do not. */
-        CHECK_STR(taps[3], "vm-abcdefghijkl");
+        CHECK_STREQ(taps[3], "vm-abcdefghijkl");
         CHECK(strncmp(taps[5], "vh-data", 7) == 0);
 
         /* Stable: the same name, the same MAC, on any host, any day. */
@@ -73,9 +73,9 @@ static void test_names_and_macs(void) {
         struct ether_addr g = { { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 } }, h;
         tap_host_mac(&g, &h);
         ether_addr_format(&h, s);
-        CHECK_STR(s, "fe:11:22:33:44:55");
+        CHECK_STREQ(s, "fe:11:22:33:44:55");
         ether_addr_format(&g, s);
-        CHECK_STR(s, "02:11:22:33:44:55");
+        CHECK_STREQ(s, "02:11:22:33:44:55");
 }
 
 static int ifflags(const char *ifname) {

@@ -1,30 +1,56 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Assertions for the launch tests: print where and what, then abort. */
+/* The assertions of every C test: CHECK(expr), CHECK_STREQ(a, b) and
+ * TESTS_EXIT().
+ *
+ * A failed check prints file:line and what failed, counts, and the test goes
+ * on: one run reports every failure, not only the first. A process that
+ * failed a check cannot exit 0, however it ends its main() (TESTS_EXIT() or a
+ * plain return): an exit hook turns the status into 1. A test that forks
+ * and checks in the child must end the child with exit(), not _exit(), for
+ * the child's failures to show in its status. */
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* One counter per program, however many of its files include this: weak, so
+ * that the linker merges the definitions. */
+__attribute__((weak)) unsigned tests_failed;
 
 #define CHECK(expr)                                                                                                   \
         do {                                                                                                          \
                 if (!(expr)) {                                                                                        \
                         fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr);                      \
-                        abort();                                                                                      \
+                        tests_failed++;                                                                               \
                 }                                                                                                     \
         } while (0)
 
-#define CHECK_STR(a, b)                                                                                               \
+/* Either side NULL fails. Multi-line values are printed on lines of their
+ * own, so that a differing line of a long text can be found. */
+#define CHECK_STREQ(a, b)                                                                                             \
         do {                                                                                                          \
                 const char *_a = (a), *_b = (b);                                                                      \
                 if (!_a || !_b || strcmp(_a, _b) != 0) {                                                              \
-                        fprintf(stderr, "%s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__, _a ?: "(null)",              \
-                                _b ?: "(null)");                                                                      \
-                        abort();                                                                                      \
+                        fprintf(stderr, "%s:%d: %s == %s failed:\n--- got\n%s\n--- expected\n%s\n---\n", __FILE__,    \
+                                __LINE__, #a, #b, _a ? _a : "(null)", _b ? _b : "(null)");                            \
+                        tests_failed++;                                                                               \
                 }                                                                                                     \
         } while (0)
+
+#define TESTS_EXIT() return tests_failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS
+
+/* Runs at exit() and after main() returns, in every process of the test. */
+__attribute__((destructor)) static void tests_exit_hook(void) {
+        if (tests_failed == 0)
+                return;
+        fprintf(stderr, "%u check(s) failed\n", tests_failed);
+        fflush(NULL);
+        _exit(EXIT_FAILURE);
+}
 
 /* argv as one string, arguments separated by '|', for readable comparisons. */
 static inline char *argv_join(char **argv) {
@@ -41,7 +67,8 @@ static inline char *argv_join(char **argv) {
         return s;
 }
 
-/* Reads a whole file of the test data directory ($TEST_DATA_DIR). */
+/* A whole file of the test's data directory ($TEST_DATA_DIR, or an absolute
+ * path). Aborts when it cannot be read: a missing fixture is no result. */
 static inline char *read_data(const char *name, size_t *ret_len) {
         char path[4096];
         FILE *f;
