@@ -5,12 +5,11 @@
 # .clang-format) writes it. Fix a failure with:
 #   clang-format -i FILE...
 set -eu
+# shellcheck source=lib/test-lib.sh
+. "$(dirname "$(realpath "$0")")/lib/test-lib.sh"
 cd "$1"
 
-if ! command -v clang-format >/dev/null; then
-        echo "SKIP: clang-format is not installed"
-        exit 77
-fi
+require_cmd clang-format clang-format
 
 if [ -d .git ] || [ -f .git ]; then
         mapfile -t files < <(git ls-files '*.c' '*.h')

@@ -5,6 +5,8 @@
 # time on a scratch corpus seeded with the given files. A crash fails the
 # test and leaves the input that caused it in the build directory.
 set -eu
+# shellcheck source=../lib/test-lib.sh
+. "$(dirname "$(realpath "$0")")/../lib/test-lib.sh"
 fuzzer=$1 seconds=$2
 shift 2
 corpus=$(mktemp -d)

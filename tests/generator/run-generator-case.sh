@@ -9,6 +9,8 @@
 # the units written with CASEDIR/expected/ and what was logged with
 # CASEDIR/expected.log. A case without expected/ expects no output at all.
 set -eu
+# shellcheck source=../lib/test-lib.sh
+. "$(dirname "$(realpath "$0")")/../lib/test-lib.sh"
 gen=$(realpath "$1")
 cd "$2"
 tmp=$(mktemp -d)
@@ -20,13 +22,12 @@ mkdir -p "$tmp/empty" "$tmp/one" "$tmp/normal" "$tmp/early" "$tmp/late"
 expected=expected
 [ -d expected ] || expected="$tmp/empty"
 
-fail=0
-"$gen" "$tmp/one" 2>"$tmp/one.log" || { echo "FAIL: generator exited $? (one output dir)"; fail=1; }
+"$gen" "$tmp/one" 2>"$tmp/one.log" || soft_fail "generator exited $? (one output dir)"
 "$gen" "$tmp/normal" "$tmp/early" "$tmp/late" 2>"$tmp/three.log" ||
-        { echo "FAIL: generator exited $? (three output dirs)"; fail=1; }
+        soft_fail "generator exited $? (three output dirs)"
 
-diff -ru --no-dereference "$expected" "$tmp/one" || { echo "FAIL: units differ (one output dir)"; fail=1; }
-diff -ru --no-dereference "$expected" "$tmp/normal" || { echo "FAIL: units differ (three output dirs)"; fail=1; }
-[ -z "$(find "$tmp/early" "$tmp/late" -mindepth 1)" ] || { echo "FAIL: wrote into the early or late directory"; fail=1; }
-diff -u expected.log "$tmp/one.log" || { echo "FAIL: messages differ"; fail=1; }
-exit $fail
+diff -ru --no-dereference "$expected" "$tmp/one" || soft_fail "units differ (one output dir)"
+diff -ru --no-dereference "$expected" "$tmp/normal" || soft_fail "units differ (three output dirs)"
+[ -z "$(find "$tmp/early" "$tmp/late" -mindepth 1)" ] || soft_fail "wrote into the early or late directory"
+diff -u expected.log "$tmp/one.log" || soft_fail "messages differ"
+soft_failures_exit

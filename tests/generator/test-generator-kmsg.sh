@@ -14,12 +14,12 @@
 set -eu
 set -o pipefail
 
-skip() { echo "SKIP: $*" >&2; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=../lib/test-lib.sh
+. "$(dirname "$(realpath "$0")")/../lib/test-lib.sh"
 
-[ "$(id -u)" -eq 0 ] || skip "needs root (/dev/kmsg)"
+require_root "/dev/kmsg"
+require_cmd dmesg util-linux
 [ -w /dev/kmsg ] && dmesg >/dev/null 2>&1 || skip "cannot write and read the kernel log here"
-command -v dmesg >/dev/null || skip "dmesg not found (package util-linux)"
 
 gen=$(realpath "$1")
 tmp=$(mktemp -d)

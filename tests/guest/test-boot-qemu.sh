@@ -18,22 +18,14 @@
 set -eu
 set -o pipefail
 
-skip() {
-        echo "SKIP: $*" >&2
-        exit 77
-}
-fail() {
-        echo "FAIL: $*" >&2
-        exit 1
-}
+# shellcheck source=../lib/test-lib.sh
+. "$(dirname "$(realpath "$0")")/../lib/test-lib.sh"
 
-[ "$(id -u)" -eq 0 ] || skip "needs root (overlay mounts, virtiofsd)"
+require_root "overlay mounts, virtiofsd"
 QEMU=${QEMU:-qemu-system-x86_64}
-VIRTIOFSD=${VIRTIOFSD:-/usr/lib/qemu/virtiofsd}
-command -v "$QEMU" >/dev/null || skip "$QEMU not found (package qemu-system-x86)"
-[ -x "$VIRTIOFSD" ] || skip "$VIRTIOFSD not found (package qemu-system-common)"
-command -v socat >/dev/null || skip "socat not found (package socat)"
-command -v unshare >/dev/null || skip "unshare not found (package util-linux)"
+require_cmd "$QEMU" qemu-system-x86
+require_virtiofsd
+require_cmd socat socat
 
 KERNEL=${1:-vmlinuz}
 case "$KERNEL" in
@@ -41,13 +33,10 @@ vmlinuz|vmlinux) ;;
 *) echo "usage: $0 [vmlinuz|vmlinux]" >&2; exit 2 ;;
 esac
 
-if [ -z "${COWVM_TEST_PRIVATE_MOUNTS:-}" ]; then
-        exec env COWVM_TEST_PRIVATE_MOUNTS=1 unshare -m --propagation private -- "$0" "$@"
-fi
+private_mounts "$@"
 
-HERE=$(dirname "$(realpath "$0")")
-BASE=${COWVM_TEST_BASE:-${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/base}
-"$HERE/make-test-base.sh" "$BASE" || fail "could not build the test base $BASE"
+test_base
+BASE=$TEST_BASE
 
 T0=$EPOCHREALTIME
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/cowvm-test-boot.XXXXXX")
@@ -84,27 +73,12 @@ chmod 0755 "$TMP/upper/etc/cowvm-test.d/50-marker.sh"
 mount -t overlay overlay -o "lowerdir=$BASE,upperdir=$TMP/upper,workdir=$TMP/work" "$TMP/root" ||
         fail "cannot mount the overlay over $BASE"
 
-"$VIRTIOFSD" --socket-path="$TMP/virtiofsd.sock" -o source="$TMP/root" -o cache=auto \
-        >"$TMP/virtiofsd.log" 2>&1 &
-VIRTIOFSD_PID=$!
-for _ in $(seq 100); do
-        [ -S "$TMP/virtiofsd.sock" ] && break
-        kill -0 "$VIRTIOFSD_PID" 2>/dev/null || fail "virtiofsd exited at start"
-        sleep 0.05
-done
-[ -S "$TMP/virtiofsd.sock" ] || fail "virtiofsd did not create $TMP/virtiofsd.sock"
+virtiofsd_start "$TMP/virtiofsd.sock" "$TMP/root" "$TMP/virtiofsd.log"
 
 T_START=$EPOCHREALTIME
-"$QEMU" -accel tcg -cpu max -m 512 -smp 1 -nodefaults -no-user-config -nographic \
-        -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
-        -chardev socket,id=fs,path="$TMP/virtiofsd.sock" -device vhost-user-fs-pci,chardev=fs,tag=myfs \
-        -kernel "$BASE/boot/$KERNEL" -initrd "$BASE/boot/initrd.img" \
-        -append "console=ttyS0 root=myfs rootfstype=virtiofs rw no_timer_check" \
-        -serial file:"$TMP/serial.log" \
-        -device virtio-serial-pci -chardev file,id=notify,path="$TMP/notify.log" \
-        -device virtconsole,chardev=notify \
-        -qmp unix:"$TMP/qmp.sock",server=on,wait=off \
-        </dev/null >"$TMP/qemu.log" 2>&1 &
+qemu_direct_boot socket="$TMP/virtiofsd.sock" kernel="$BASE/boot/$KERNEL" initrd="$BASE/boot/initrd.img" \
+        serial=file:"$TMP/serial.log" notify="$TMP/notify.log" qmp="$TMP/qmp.sock"
+"$QEMU" "${QEMU_BOOT_ARGS[@]}" </dev/null >"$TMP/qemu.log" 2>&1 &
 QEMU_PID=$!
 
 # wait_for WHAT SECONDS COMMAND...: polls COMMAND; fails early if QEMU died.
@@ -148,9 +122,6 @@ T_END=$EPOCHREALTIME
 tr -d '\r' <"$TMP/serial.log" | grep -q '^cowvm-test-guest: poweroff$' ||
         fail "the guest did not report a clean poweroff on the serial console"
 
-elapsed() {
-        awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'
-}
-echo "boot-qemu ($KERNEL): READY=1 after $(elapsed "$T_START" "$T_READY")s, poweroff took $(elapsed "$T_POWERDOWN" "$T_END")s," \
-     "QEMU ran $(elapsed "$T_START" "$T_END")s, whole test $(elapsed "$T0" "$T_END")s"
+echo "boot-qemu ($KERNEL): READY=1 after $(elapsed "$T_START" "$T_READY" 2)s, poweroff took $(elapsed "$T_POWERDOWN" "$T_END" 2)s," \
+     "QEMU ran $(elapsed "$T_START" "$T_END" 2)s, whole test $(elapsed "$T0" "$T_END" 2)s"
 echo "PASS"

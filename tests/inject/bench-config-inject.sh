@@ -9,13 +9,15 @@
 #   debootstrap --variant=minbase --include=systemd-sysv,udev,iproute2,openssh-server,netbase bookworm DIR
 set -eu
 
+# shellcheck source=../lib/test-lib.sh
+. "$(dirname "$(realpath "$0")")/../lib/test-lib.sh"
+
 CI=$(realpath "$1")
 BASE=$(realpath "$2")
 RUNS=${3:-20}
 
-if [ -z "${COWVM_BENCH_IN_NS:-}" ]; then
-        exec unshare -m --propagation private env COWVM_BENCH_IN_NS=1 "$0" "$@"
-fi
+require_root "mounts an overlay"
+private_mounts "$@"
 
 W=$(mktemp -d /var/tmp/cowvm-bench-XXXXXX)
 trap 'umount "$W/run/vm1/root" 2>/dev/null || true; rm -rf "$W"' EXIT

@@ -1,38 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Helpers shared by the config-inject and guest-tree tests: assertions, building trees,
+/* Fixtures of the config-inject and guest-tree tests: building trees,
  * snapshots of whole trees to prove that nothing changed, and running the
- * writers with stderr captured. */
+ * writers with stderr captured. The assertions are the common ones of tests.h. */
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "inject.h"
+#include "tests.h"
 #include "vm-definition.h"
-
-extern unsigned tests_failed;
-
-#define CHECK(expr)                                                                                                   \
-        do {                                                                                                          \
-                if (!(expr)) {                                                                                        \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr);                      \
-                        tests_failed++;                                                                               \
-                }                                                                                                     \
-        } while (0)
-
-#define CHECK_STREQ(a, b)                                                                                             \
-        do {                                                                                                          \
-                const char *_a = (a), *_b = (b);                                                                      \
-                if (!_a || !_b || strcmp(_a, _b) != 0) {                                                              \
-                        fprintf(stderr, "%s:%d: %s:\n--- got\n%s\n--- expected\n%s\n---\n", __FILE__, __LINE__, #a,   \
-                                _a ? _a : "(null)", _b ? _b : "(null)");                                              \
-                        tests_failed++;                                                                               \
-                }                                                                                                     \
-        } while (0)
-
-#define TESTS_EXIT() return tests_failed > 0 ? 1 : 0
 
 /* A fresh directory under $TMPDIR; removed by tmpdir_remove(). */
 char *tmpdir_new(void);

@@ -11,19 +11,13 @@
 # Usage: test-config-inject-overlay.sh CONFIG_INJECT
 set -eu
 
+# shellcheck source=../lib/test-lib.sh
+. "$(dirname "$(realpath "$0")")/../lib/test-lib.sh"
+
 CI=$(realpath "$1")
 
-if [ "$(id -u)" != 0 ]; then
-        echo "SKIP: needs root (mounts an overlay)" >&2
-        exit 77
-fi
-if [ -z "${COWVM_TEST_IN_NS:-}" ]; then
-        if ! unshare -m --propagation private true 2>/dev/null; then
-                echo "SKIP: cannot create a mount namespace" >&2
-                exit 77
-        fi
-        exec unshare -m --propagation private env COWVM_TEST_IN_NS=1 "$0" "$@"
-fi
+require_root "mounts an overlay"
+private_mounts "$@"
 
 W=$(mktemp -d /tmp/cowvm-inject-ovl-XXXXXX)
 trap 'umount -R "$W" 2>/dev/null || true; rm -rf "$W"' EXIT
@@ -37,8 +31,6 @@ ROOT=$W/run/vm1/root
 # The options of the generated mount unit (lib/overlay-util.h OVERLAY_MOUNT_FLAGS).
 FLAGS=index=on,nfs_export=on,xino=auto
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { echo "ok: $*"; }
 
 # A small Debian-like base.
 mkdir -p "$BASE"/{etc/ssh,root,home,usr/lib/systemd/system,usr/sbin,usr/bin} "$W/defs" "$UPPER" "$WORK" "$ROOT" "$W/outside"

@@ -12,12 +12,12 @@
 # The base path contains ',', ':', '\' and a space, which the mount options
 # must survive.
 set -eu
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (mounts)"; exit 77; }
-command -v unshare >/dev/null || { echo "SKIP: no unshare"; exit 77; }
 
-if [ -z "${COWVM_IN_NAMESPACE:-}" ]; then
-        exec env COWVM_IN_NAMESPACE=1 unshare -m --propagation private "$0" "$@"
-fi
+# shellcheck source=../lib/test-lib.sh
+. "$(dirname "$(realpath "$0")")/../lib/test-lib.sh"
+
+require_root "mounts"
+private_mounts "$@"
 
 gen=$(realpath "$1") prep=$(realpath "$2")
 tmp=$(mktemp -d)
@@ -32,9 +32,6 @@ cp /bin/true "$base/sbin/init"
 echo kernel >"$base/boot/vmlinuz"
 echo from-base >"$base/etc/motd"
 
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
 
 define() { # NAME KEY=VALUE...
         local name=$1
@@ -57,74 +54,74 @@ mount_vm() { # NAME
 root=$tmp/run/web/root
 
 define web "Base=$base"
-"$prep" start web || fail "first start"
+"$prep" start web || soft_fail "first start"
 [ -d "$tmp/state/vms/web/upper" ] && [ "$(stat -c %a "$tmp/state/vms/web")" = 700 ] && ok "upper created, VM dir 0700" ||
-        fail "upper layer not created as expected"
-grep -Fxq "path=$base" "$tmp/state/vms/web/base" && ok "base recorded" || fail "base not recorded"
-mount_vm web && ok "mounted with the generated options" || fail "mount with the generated options"
-[ "$(cat "$root/etc/motd")" = from-base ] && ok "base visible through the overlay" || fail "base not visible"
+        soft_fail "upper layer not created as expected"
+grep -Fxq "path=$base" "$tmp/state/vms/web/base" && ok "base recorded" || soft_fail "base not recorded"
+mount_vm web && ok "mounted with the generated options" || soft_fail "mount with the generated options"
+[ "$(cat "$root/etc/motd")" = from-base ] && ok "base visible through the overlay" || soft_fail "base not visible"
 echo guest-data >"$root/guest-file"
 echo changed >"$root/etc/motd"
 umount "$root"
-"$prep" stop web || fail "stop"
-[ ! -e "$tmp/run/web" ] && ok "runtime directory removed at stop" || fail "runtime directory left behind"
+"$prep" stop web || soft_fail "stop"
+[ ! -e "$tmp/run/web" ] && ok "runtime directory removed at stop" || soft_fail "runtime directory left behind"
 
-"$prep" start web || fail "second start"
+"$prep" start web || soft_fail "second start"
 mount_vm web
 [ "$(cat "$root/guest-file" 2>/dev/null)" = guest-data ] && [ "$(cat "$root/etc/motd")" = changed ] &&
-        ok "the guest's changes survive a restart" || fail "guest changes lost"
-[ "$(cat "$base/etc/motd")" = from-base ] && ok "the base is untouched" || fail "the base was written to"
+        ok "the guest's changes survive a restart" || soft_fail "guest changes lost"
+[ "$(cat "$base/etc/motd")" = from-base ] && ok "the base is untouched" || soft_fail "the base was written to"
 
 # A mount at the root already: stop must not touch it, start must refuse.
-out=$("$prep" stop web 2>&1) && fail "stop with the root still mounted succeeded" ||
+out=$("$prep" stop web 2>&1) && soft_fail "stop with the root still mounted succeeded" ||
         { grep -q "still mounted" <<<"$out" && ok "stop refuses while the root is mounted"; }
-[ -f "$root/guest-file" ] || fail "stop removed files under a mounted root"
-out=$("$prep" start web 2>&1) && fail "start over a mounted root succeeded" ||
+[ -f "$root/guest-file" ] || soft_fail "stop removed files under a mounted root"
+out=$("$prep" start web 2>&1) && soft_fail "start over a mounted root succeeded" ||
         { grep -q "still mounted" <<<"$out" && ok "start refuses a stale mount: $(tail -n1 <<<"$out")"; }
 umount "$root"
 mkdir -p "$root" && mount -t tmpfs foreign "$root"
-out=$("$prep" start web 2>&1) && fail "start over a foreign mount succeeded" ||
+out=$("$prep" start web 2>&1) && soft_fail "start over a foreign mount succeeded" ||
         { grep -q "Something else is mounted" <<<"$out" && ok "start refuses a foreign mount"; }
 umount "$root"
 
 # The base replaced under the VM: refused, and the upper layer is kept.
 mv "$base" "$base.orig" && cp -a "$base.orig" "$base"
-out=$("$prep" start web 2>&1) && fail "start over a replaced base succeeded" ||
+out=$("$prep" start web 2>&1) && soft_fail "start over a replaced base succeeded" ||
         { grep -q "has changed since the VM was created" <<<"$out" && ok "replaced base refused: $(tail -n1 <<<"$out")"; }
-[ -f "$tmp/state/vms/web/upper/guest-file" ] && ok "upper layer kept" || fail "upper layer touched"
+[ -f "$tmp/state/vms/web/upper/guest-file" ] && ok "upper layer kept" || soft_fail "upper layer touched"
 rm -rf "$base" && mv "$base.orig" "$base"
-"$prep" start web 2>/dev/null && ok "original base restored: starts again" || fail "restored base refused"
+"$prep" start web 2>/dev/null && ok "original base restored: starts again" || soft_fail "restored base refused"
 "$prep" stop web
 
 # Base= pointed elsewhere for an existing VM: refused.
 mkdir -p "$tmp/bases/other/sbin" "$tmp/bases/other/boot"
 cp /bin/true "$tmp/bases/other/sbin/init" && echo k >"$tmp/bases/other/boot/vmlinuz"
 define web "Base=$tmp/bases/other"
-out=$("$prep" start web 2>&1) && fail "start with a changed Base= succeeded" ||
+out=$("$prep" start web 2>&1) && soft_fail "start with a changed Base= succeeded" ||
         { grep -q "now says Base=" <<<"$out" && ok "changed Base= refused"; }
 
 # A base that cannot boot, and an undefined VM.
 define broken "Base=$tmp/bases/empty"
 mkdir -p "$tmp/bases/empty"
-out=$("$prep" start broken 2>&1) && fail "start of a base without init succeeded" ||
+out=$("$prep" start broken 2>&1) && soft_fail "start of a base without init succeeded" ||
         { grep -q "has no executable /sbin/init" <<<"$out" && ok "base without init refused"; }
-out=$("$prep" start ghost 2>&1) && fail "start of an undefined VM succeeded" ||
+out=$("$prep" start ghost 2>&1) && soft_fail "start of an undefined VM succeeded" ||
         { grep -q "is not defined: no definition at" <<<"$out" && ok "undefined VM refused: $out"; }
 [ ! -e "$tmp/state/vms/ghost" ] && [ ! -e "$tmp/run/ghost" ] && ok "nothing created for it" ||
-        fail "an undefined VM left state behind"
+        soft_fail "an undefined VM left state behind"
 
 # Ephemeral: a fresh tmpfs each start, nothing left after stop.
 define scratch "Base=$base" "Ephemeral=yes"
-"$prep" start scratch || fail "ephemeral start"
+"$prep" start scratch || soft_fail "ephemeral start"
 mount_vm scratch
 echo tmp >"$tmp/run/scratch/root/junk"
 umount "$tmp/run/scratch/root"
-"$prep" stop scratch || fail "ephemeral stop"
+"$prep" stop scratch || soft_fail "ephemeral stop"
 [ ! -e "$tmp/run/scratch" ] && [ ! -e "$tmp/state/vms/scratch" ] && ok "ephemeral VM left nothing behind" ||
-        fail "ephemeral VM left state: $(find "$tmp/run/scratch" "$tmp/state/vms/scratch" 2>/dev/null)"
+        soft_fail "ephemeral VM left state: $(find "$tmp/run/scratch" "$tmp/state/vms/scratch" 2>/dev/null)"
 "$prep" start scratch && mount_vm scratch
-[ ! -e "$tmp/run/scratch/root/junk" ] && ok "ephemeral VM starts from the base again" || fail "ephemeral data survived"
+[ ! -e "$tmp/run/scratch/root/junk" ] && ok "ephemeral VM starts from the base again" || soft_fail "ephemeral data survived"
 umount "$tmp/run/scratch/root" && "$prep" stop scratch
 
-echo "$failures failure(s)"
-[ "$failures" = 0 ]
+soft_failures_exit
+echo PASS

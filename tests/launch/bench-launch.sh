@@ -19,20 +19,19 @@
 
 set -eu
 [ -z "${BENCH_TRACE:-}" ] || set -x
+# shellcheck source=../lib/test-lib.sh
+. "$(dirname "$(realpath "$0")")/../lib/test-lib.sh"
 RUNS=${1:-10}
-[ "$(id -u)" -eq 0 ] || { echo "needs root" >&2; exit 77; }
-command -v strace >/dev/null || { echo "needs strace" >&2; exit 77; }
-if [ -z "${COWVM_TEST_PRIVATE_MOUNTS:-}" ]; then
-        exec env COWVM_TEST_PRIVATE_MOUNTS=1 unshare -m --propagation private -- "$0" "$@"
-fi
+require_root "overlay, virtiofsd"
+require_cmd strace strace
+private_mounts "$@"
 HERE=$(dirname "$(realpath "$0")")
 SRC=$(realpath "$HERE/../..")
 BUILD=${COWVM_BUILD_DIR:-$SRC/build}
-CACHE=${COWVM_TEST_CACHE:-/var/cache/cowvm-test}
-"$SRC/tests/guest/make-test-base.sh" "$CACHE/base" >/dev/null
+test_base
 T=$(mktemp -d /tmp/cowvm-bench-launch.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; umount "$T/run/b/root" 2>/dev/null; rm -rf "$T"' EXIT
-flock -s "$CACHE/lock" cp -a "$CACHE/base" "$T/base"
+flock -s "$TEST_CACHE/lock" cp -a "$TEST_BASE" "$T/base"
 export COWVM_DEFINITION_PATH=$T/defs COWVM_STATE_DIR=$T/state COWVM_RUNTIME_DIR=$T/run
 mkdir -p "$T/defs" "$T/run/b/root" "$T/state/vms/b/upper" "$T/state/vms/b/work"
 printf '[VM]\nBase=%s\nHypervisor=qemu\nReadyOn=vmm\nTimeoutStopSec=2s\n' "$T/base" >"$T/defs/b.vm"

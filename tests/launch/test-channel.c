@@ -13,7 +13,7 @@
 #include "channel.h"
 #include "counted-warning.h"
 #include "socket-util.h"
-#include "test-util.h"
+#include "tests.h"
 
 static void test_sockaddr(void) {
         struct sockaddr_un sa;
@@ -139,5 +139,5 @@ int main(void) {
         test_bind_connect();
         test_counted_warning();
         test_channel();
-        return 0;
+        TESTS_EXIT();
 }

@@ -20,7 +20,7 @@
 #include "http-client.h"
 #include "ch-api.h"
 #include "macro.h"
-#include "test-util.h"
+#include "tests.h"
 
 static void send_slowly(int fd, const char *s, size_t n) {
         for (size_t i = 0; i < n; i += 100) {
@@ -112,7 +112,7 @@ int main(void) {
         CHECK(bind(lfd, (struct sockaddr *) &sa, sizeof sa) == 0);
         CHECK(listen(lfd, 8) == 0);
         pid = fork();
-        CHECK(pid >= 0);
+        REQUIRE(pid >= 0);
         if (pid == 0)
                 serve(lfd, vm_info, logpath);
         close(lfd);
@@ -121,7 +121,7 @@ int main(void) {
         CHECK(r == 200);
         CHECK(body && strlen(body) == strlen(vm_info));
         CHECK(ch_vm_info_state(body, strlen(body), state, sizeof state) == 0);
-        CHECK_STR(state, "Running");
+        CHECK_STREQ(state, "Running");
         free(body);
         body = NULL;
 
@@ -138,13 +138,13 @@ int main(void) {
         waitpid(pid, NULL, 0);
 
         log = read_data(logpath, NULL);
-        CHECK_STR(log, "GET /api/v1/vm.info HTTP/1.1\n"
-                       "PUT /api/v1/vm.power-button HTTP/1.1\n"
-                       "PUT /api/v1/vmm.shutdown HTTP/1.1\n"
-                       "PUT /api/v1/vm.nonsense HTTP/1.1\n"
-                       "GET /api/v1/never HTTP/1.1\n");
+        CHECK_STREQ(log, "GET /api/v1/vm.info HTTP/1.1\n"
+                         "PUT /api/v1/vm.power-button HTTP/1.1\n"
+                         "PUT /api/v1/vmm.shutdown HTTP/1.1\n"
+                         "PUT /api/v1/vm.nonsense HTTP/1.1\n"
+                         "GET /api/v1/never HTTP/1.1\n");
         unlink(logpath);
         unlink(sock);
         rmdir(dir);
-        return 0;
+        TESTS_EXIT();
 }

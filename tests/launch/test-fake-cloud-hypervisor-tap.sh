@@ -12,12 +12,12 @@
 set -eu
 set -o pipefail
 
-skip() { echo "SKIP: $*" >&2; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=../lib/test-lib.sh
+. "$(dirname "$(realpath "$0")")/../lib/test-lib.sh"
 
-[ "$(id -u)" -eq 0 ] || skip "needs root (tap devices, network namespace)"
+require_root "tap devices, network namespace"
 [ -c /dev/net/tun ] || skip "no /dev/net/tun"
-command -v ip >/dev/null || skip "ip not found (package iproute2)"
+require_cmd ip iproute2
 if [ -z "${COWVM_TEST_NETNS:-}" ]; then
         exec env COWVM_TEST_NETNS=1 unshare -n -m --propagation private -- "$0" "$@"
 fi

@@ -4,7 +4,7 @@
  * API (base http://localhost/api/v1/, answers with Content-Length). */
 
 #include "http-client.h"
-#include "test-util.h"
+#include "tests.h"
 
 static int parse(const char *s, bool eof, unsigned *status, const char **body, size_t *blen) {
         size_t off;
@@ -21,16 +21,16 @@ int main(void) {
         char *s;
 
         CHECK(http_format_request("PUT", "vm.power-button", NULL, &s, &len) == 0);
-        CHECK_STR(s, "PUT /api/v1/vm.power-button HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n"
-                     "Content-Length: 0\r\n\r\n");
+        CHECK_STREQ(s, "PUT /api/v1/vm.power-button HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n"
+                       "Content-Length: 0\r\n\r\n");
         CHECK(len == strlen(s));
         free(s);
         CHECK(http_format_request("GET", "vm.info", NULL, &s, &len) == 0);
-        CHECK_STR(s, "GET /api/v1/vm.info HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n");
+        CHECK_STREQ(s, "GET /api/v1/vm.info HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n");
         free(s);
         CHECK(http_format_request("PUT", "vm.resize", "{\"desired_vcpus\":2}", &s, &len) == 0);
-        CHECK_STR(s, "PUT /api/v1/vm.resize HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n"
-                     "Content-Type: application/json\r\nContent-Length: 19\r\n\r\n{\"desired_vcpus\":2}");
+        CHECK_STREQ(s, "PUT /api/v1/vm.resize HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n"
+                       "Content-Type: application/json\r\nContent-Length: 19\r\n\r\n{\"desired_vcpus\":2}");
         free(s);
         /* No way to smuggle a second request or another path in. */
         CHECK(http_format_request("PUT", "vm.info HTTP/1.1\r\n", NULL, &s, &len) == -EINVAL);
@@ -58,5 +58,5 @@ int main(void) {
         CHECK(parse("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", false, &status, &body, &blen) == -EBADMSG);
         CHECK(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, &status, &body, &blen) ==
               -EPROTONOSUPPORT);
-        return 0;
+        TESTS_EXIT();
 }

@@ -6,7 +6,7 @@
 #include "json-lite.h"
 #include "ch-api.h"
 #include "macro.h"
-#include "test-util.h"
+#include "tests.h"
 
 static int events[16], n_events;
 
@@ -23,19 +23,19 @@ int main(void) {
         /* vm.info: "state" at top level, after a big nested "config". */
         s = read_data("vm.info.json", &len);
         CHECK(ch_vm_info_state(s, len, buf, sizeof buf) == 0);
-        CHECK_STR(buf, "Running");
+        CHECK_STREQ(buf, "Running");
         /* a nested key is not found at top level, but through its parent */
         JsonSpan obj = { s, len }, cfg, payload;
         CHECK(json_get_string(obj, "cmdline", buf, sizeof buf) == -ENOENT);
         CHECK(json_object_get(obj, "config", &cfg) == 0);
         CHECK(json_object_get(cfg, "payload", &payload) == 0);
         CHECK(json_get_string(payload, "cmdline", buf, sizeof buf) == 0);
-        CHECK_STR(buf, "console=ttyS0 root=myfs rootfstype=virtiofs rw");
+        CHECK_STREQ(buf, "console=ttyS0 root=myfs rootfstype=virtiofs rw");
         free(s);
 
         s = read_data("vmm.ping.json", &len);
         CHECK(json_get_string((JsonSpan) { s, len }, "version", buf, sizeof buf) == 0);
-        CHECK_STR(buf, "54.0.0");
+        CHECK_STREQ(buf, "54.0.0");
         free(s);
 
         /* The event monitor stream, fed in odd-sized chunks. */
@@ -57,10 +57,10 @@ int main(void) {
                           "\"id\": \"status\"}";
         JsonSpan q = { qmp, strlen(qmp) }, ret;
         CHECK(json_get_string(q, "id", buf, sizeof buf) == 0);
-        CHECK_STR(buf, "status");
+        CHECK_STREQ(buf, "status");
         CHECK(json_object_get(q, "return", &ret) == 0);
         CHECK(json_get_string(ret, "status", buf, sizeof buf) == 0);
-        CHECK_STR(buf, "running");
+        CHECK_STREQ(buf, "running");
         CHECK(json_get_bool(ret, "running") == 1);
         CHECK(json_get_bool(ret, "singlestep") == 0);
         CHECK(json_get_bool(ret, "status") == -EINVAL);
@@ -70,7 +70,7 @@ int main(void) {
         const char *tricky = "{\"a\\\"b\": \"}{\", \"ev\": \"x\", \"event\": \"a\\\"\\\\\\/\\n\\u0041\\u00e9\"}";
         JsonSpan t = { tricky, strlen(tricky) };
         CHECK(json_get_string(t, "event", buf, sizeof buf) == 0);
-        CHECK_STR(buf, "a\"\\/\nA?");
+        CHECK_STREQ(buf, "a\"\\/\nA?");
         CHECK(json_get_string(t, "e", buf, sizeof buf) == -ENOENT);
         CHECK(json_get_string(t, "event", buf, 3) == -ENOBUFS);
 
@@ -82,5 +82,5 @@ int main(void) {
                 CHECK(r == -EBADMSG);
         }
         CHECK(json_object_get((JsonSpan) { "{}", 2 }, "a", &ret) == -ENOENT);
-        return 0;
+        TESTS_EXIT();
 }

@@ -11,7 +11,7 @@
 
 #include "launch-config.h"
 #include "strv.h"
-#include "test-util.h"
+#include "tests.h"
 
 static LaunchConfig config(void) {
         LaunchConfig c = LAUNCH_CONFIG_NULL;
@@ -35,7 +35,7 @@ static bool build_aborts(int (*build)(const LaunchConfig *c, char ***ret), const
 
         fflush(stderr);
         pid = fork();
-        CHECK(pid >= 0);
+        REQUIRE(pid >= 0);
         if (pid == 0) {
                 char **a = NULL;
 
@@ -57,19 +57,19 @@ static void test_cloud_hypervisor(void) {
         c.event_monitor_fd = 3;
         CHECK(ch_build_argv(&c, &a) == 0);
         s = argv_join(a);
-        CHECK_STR(s, "/usr/bin/cloud-hypervisor"
-                     "|--kernel|/var/lib/cowvm/bases/deb/boot/vmlinuz"
-                     "|--initramfs|/var/lib/cowvm/bases/deb/boot/initrd.img"
-                     "|--cmdline|console=ttyS0 root=myfs rootfstype=virtiofs rw quiet"
-                     "|--cpus|boot=2"
-                     "|--memory|size=512M,shared=on" /* vhost-user needs shared memory */
-                     "|--fs|tag=myfs,socket=/run/cowvm/web/virtiofsd.sock"
-                     "|--serial|socket=/run/cowvm/web/serial.sock"
-                     "|--console|tty"
-                     "|--api-socket|path=/run/cowvm/web/api.sock"
-                     "|--event-monitor|fd=3"
-                     "|--platform|system_uuid=0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3"
-                     "|--seccomp|true"); /* help.txt: [possible values: true, false, log, errno] */
+        CHECK_STREQ(s, "/usr/bin/cloud-hypervisor"
+                       "|--kernel|/var/lib/cowvm/bases/deb/boot/vmlinuz"
+                       "|--initramfs|/var/lib/cowvm/bases/deb/boot/initrd.img"
+                       "|--cmdline|console=ttyS0 root=myfs rootfstype=virtiofs rw quiet"
+                       "|--cpus|boot=2"
+                       "|--memory|size=512M,shared=on" /* vhost-user needs shared memory */
+                       "|--fs|tag=myfs,socket=/run/cowvm/web/virtiofsd.sock"
+                       "|--serial|socket=/run/cowvm/web/serial.sock"
+                       "|--console|tty"
+                       "|--api-socket|path=/run/cowvm/web/api.sock"
+                       "|--event-monitor|fd=3"
+                       "|--platform|system_uuid=0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3"
+                       "|--seccomp|true"); /* help.txt: [possible values: true, false, log, errno] */
         free(s);
         a = strv_free(a);
 
@@ -119,21 +119,21 @@ static void test_qemu(void) {
         c.notify_fd = 6;
         CHECK(qemu_build_argv(&c, &a) == 0);
         s = argv_join(a);
-        CHECK_STR(s, "/usr/bin/qemu-system-x86_64|-name|web|-nodefaults|-no-user-config|-display|none"
-                     "|-accel|tcg|-cpu|max"
-                     "|-smp|2|-m|512M"
-                     "|-object|memory-backend-memfd,id=mem,size=512M,share=on|-numa|node,memdev=mem"
-                     "|-kernel|/var/lib/cowvm/bases/deb/boot/vmlinuz"
-                     "|-initrd|/var/lib/cowvm/bases/deb/boot/initrd.img"
-                     "|-append|console=ttyS0 root=myfs rootfstype=virtiofs rw quiet"
-                     "|-chardev|socket,id=vfs,fd=3|-device|vhost-user-fs-pci,chardev=vfs,tag=myfs"
-                     "|-chardev|socket,id=serial0,fd=5|-serial|chardev:serial0"
-                     "|-device|virtio-serial-pci,id=vser0|-chardev|socket,id=notify,fd=6"
-                     "|-device|virtconsole,bus=vser0.0,chardev=notify"
-                     "|-chardev|socket,id=qmp,fd=4|-mon|chardev=qmp,mode=control"
-                     "|-smbios|type=1,uuid=0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3"
-                     /* its seccomp filter, everything denied that it does not need */
-                     "|-sandbox|on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+        CHECK_STREQ(s, "/usr/bin/qemu-system-x86_64|-name|web|-nodefaults|-no-user-config|-display|none"
+                       "|-accel|tcg|-cpu|max"
+                       "|-smp|2|-m|512M"
+                       "|-object|memory-backend-memfd,id=mem,size=512M,share=on|-numa|node,memdev=mem"
+                       "|-kernel|/var/lib/cowvm/bases/deb/boot/vmlinuz"
+                       "|-initrd|/var/lib/cowvm/bases/deb/boot/initrd.img"
+                       "|-append|console=ttyS0 root=myfs rootfstype=virtiofs rw quiet"
+                       "|-chardev|socket,id=vfs,fd=3|-device|vhost-user-fs-pci,chardev=vfs,tag=myfs"
+                       "|-chardev|socket,id=serial0,fd=5|-serial|chardev:serial0"
+                       "|-device|virtio-serial-pci,id=vser0|-chardev|socket,id=notify,fd=6"
+                       "|-device|virtconsole,bus=vser0.0,chardev=notify"
+                       "|-chardev|socket,id=qmp,fd=4|-mon|chardev=qmp,mode=control"
+                       "|-smbios|type=1,uuid=0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3"
+                       /* its seccomp filter, everything denied that it does not need */
+                       "|-sandbox|on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
         free(s);
         a = strv_free(a);
 
@@ -247,5 +247,5 @@ int main(void) {
         test_qemu();
         test_nic();
         test_no_nic();
-        return 0;
+        TESTS_EXIT();
 }

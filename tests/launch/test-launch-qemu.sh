@@ -17,25 +17,15 @@
 set -eu
 set -o pipefail
 
-skip() {
-        echo "SKIP: $*" >&2
-        exit 77
-}
-fail() {
-        echo "FAIL: $*" >&2
-        exit 1
-}
+# shellcheck source=../lib/test-lib.sh
+. "$(dirname "$(realpath "$0")")/../lib/test-lib.sh"
 
-[ "$(id -u)" -eq 0 ] || skip "needs root (overlay mounts, virtiofsd)"
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not found (package qemu-system-x86)"
-[ -x /usr/lib/qemu/virtiofsd ] || [ -x /usr/libexec/virtiofsd ] || skip "no virtiofsd (package qemu-system-common)"
-command -v systemd-socket-activate >/dev/null || skip "systemd-socket-activate not found (package systemd)"
-command -v python3 >/dev/null || skip "python3 not found"
-command -v unshare >/dev/null || skip "unshare not found (package util-linux)"
-
-if [ -z "${COWVM_TEST_PRIVATE_MOUNTS:-}" ]; then
-        exec env COWVM_TEST_PRIVATE_MOUNTS=1 unshare -m --propagation private -- "$0" "$@"
-fi
+require_root "overlay mounts, virtiofsd"
+require_cmd qemu-system-x86_64 qemu-system-x86
+require_virtiofsd
+require_cmd systemd-socket-activate systemd
+require_cmd python3 python3
+private_mounts "$@"
 
 HERE=$(dirname "$(realpath "$0")")
 SRC=$(realpath "$HERE/../..")
@@ -45,9 +35,8 @@ VIRTIOFSD_EXEC=${VIRTIOFSD_EXEC:-$BUILD/helpers/virtiofsd-exec/virtiofsd-exec}
 [ -x "$CH_LAUNCH" ] || fail "$CH_LAUNCH not built"
 [ -x "$VIRTIOFSD_EXEC" ] || fail "$VIRTIOFSD_EXEC not built"
 
-CACHE=${COWVM_TEST_CACHE:-/var/cache/cowvm-test}
-SHARED_BASE=${COWVM_TEST_BASE:-$CACHE/base}
-"$SRC/tests/guest/make-test-base.sh" "$SHARED_BASE" || fail "could not build the test base $SHARED_BASE"
+test_base
+SHARED_BASE=$TEST_BASE
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/cowvm-test-launch.XXXXXX")
 PIDS=()
@@ -85,7 +74,7 @@ chmod +x "$T/state/vms/t/upper/etc/cowvm-test.d/10-console.sh"
 # shared one, which would pull the lower layer away under a running guest.
 # The shared lock keeps a rebuild from swapping it in the middle of the copy.
 BASE=$T/base
-flock -s "$CACHE/lock" cp -a "$SHARED_BASE" "$BASE" || fail "cannot copy the test base"
+flock -s "$TEST_CACHE/lock" cp -a "$SHARED_BASE" "$BASE" || fail "cannot copy the test base"
 
 mount -t overlay overlay \
         -o "lowerdir=$BASE,upperdir=$T/state/vms/t/upper,workdir=$T/state/vms/t/work" "$T/run/t/root" ||

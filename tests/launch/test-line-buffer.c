@@ -10,7 +10,7 @@
 #include "guest-notify.h"
 #include "line-buffer.h"
 #include "macro.h"
-#include "test-util.h"
+#include "tests.h"
 
 typedef struct Seen {
         char lines[16][LINE_MAX_BYTES + 1];
@@ -35,17 +35,17 @@ static void test_split(void) {
         line_buffer_feed(&b, "one\r\ntw", 7, collect, &s);
         line_buffer_feed(&b, "o\nthree\n\r\nprompt: ", 18, collect, &s);
         CHECK(s.n == 4);
-        CHECK_STR(s.lines[0], "one");
-        CHECK_STR(s.lines[1], "two");
-        CHECK_STR(s.lines[2], "three");
-        CHECK_STR(s.lines[3], "");
+        CHECK_STREQ(s.lines[0], "one");
+        CHECK_STREQ(s.lines[1], "two");
+        CHECK_STREQ(s.lines[2], "three");
+        CHECK_STREQ(s.lines[3], "");
         line_buffer_flush(&b, collect, &s);
         CHECK(s.n == 5);
-        CHECK_STR(s.lines[4], "prompt: ");
+        CHECK_STREQ(s.lines[4], "prompt: ");
         /* the rest of the line after a flush is a continuation */
         line_buffer_feed(&b, "root\n", 5, collect, &s);
         CHECK(s.n == 6 && s.continued[5]);
-        CHECK_STR(s.lines[5], "root");
+        CHECK_STREQ(s.lines[5], "root");
 
         /* 10000 bytes: 4096 + 4096 + 1808, nothing lost; NUL bytes pass. */
         memset(&s, 0, sizeof s);
@@ -63,7 +63,7 @@ static void test_split(void) {
         line_buffer_feed(&b, big + 100, LINE_MAX_BYTES, collect, &s);
         line_buffer_feed(&b, "\r\nnext\n", 7, collect, &s);
         CHECK(s.n == 2);
-        CHECK_STR(s.lines[1], "next");
+        CHECK_STREQ(s.lines[1], "next");
         CHECK(!s.continued[1]);
 }
 
@@ -200,13 +200,13 @@ static void test_escape(void) {
         size_t n;
 
         CHECK(!console_escape("plain\ttext ü", 13, out, &n));
-        CHECK_STR(out, "plain\ttext ü");
+        CHECK_STREQ(out, "plain\ttext ü");
         static const char colour[] = "\033[1;32mOK\033[0m\x7f";
         CHECK(console_escape(colour, sizeof colour - 1, out, &n));
-        CHECK_STR(out, "\\x1b[1;32mOK\\x1b[0m\\x7f");
+        CHECK_STREQ(out, "\\x1b[1;32mOK\\x1b[0m\\x7f");
         CHECK(n == strlen(out));
         CHECK(console_escape("a\0b", 3, out, &n));
-        CHECK_STR(out, "a\\x00b");
+        CHECK_STREQ(out, "a\\x00b");
 }
 
 static void test_journal_record(void) {
@@ -241,5 +241,5 @@ int main(void) {
         test_notify_split();
         test_escape();
         test_journal_record();
-        return 0;
+        TESTS_EXIT();
 }

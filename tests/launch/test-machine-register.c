@@ -12,7 +12,7 @@
 
 #include "machine-register.h"
 #include "macro.h"
-#include "test-util.h"
+#include "tests.h"
 #include "vm-identity.h"
 
 static void test_unit_check(void) {
@@ -48,27 +48,27 @@ static void check_message(sd_bus *bus, const char *name, int ifindex) {
         uint32_t leader;
 
         CHECK(machine_register_message(bus, name, 4242, ifindex, &m) >= 0);
-        CHECK_STR(sd_bus_message_get_member(m), "RegisterMachineWithNetwork");
-        CHECK_STR(sd_bus_message_get_destination(m), "org.freedesktop.machine1");
-        CHECK_STR(sd_bus_message_get_path(m), "/org/freedesktop/machine1");
-        CHECK_STR(sd_bus_message_get_interface(m), "org.freedesktop.machine1.Manager");
+        CHECK_STREQ(sd_bus_message_get_member(m), "RegisterMachineWithNetwork");
+        CHECK_STREQ(sd_bus_message_get_destination(m), "org.freedesktop.machine1");
+        CHECK_STREQ(sd_bus_message_get_path(m), "/org/freedesktop/machine1");
+        CHECK_STREQ(sd_bus_message_get_interface(m), "org.freedesktop.machine1.Manager");
         CHECK(sd_bus_message_seal(m, 1, 0) >= 0);
         CHECK(sd_bus_message_has_signature(m, "sayssusai"));
         CHECK(sd_bus_message_rewind(m, true) >= 0);
 
         CHECK(sd_bus_message_read(m, "s", &s) > 0);
-        CHECK_STR(s, name);
+        CHECK_STREQ(s, name);
         CHECK(sd_bus_message_read_array(m, 'y', &id, &id_len) > 0);
         CHECK(id_len == 16);
         vm_machine_id(name, expect_id);
         for (size_t i = 0; i < 16; i++)
                 sprintf(got_id + 2 * i, "%02x", ((const unsigned char *) id)[i]);
-        CHECK_STR(got_id, expect_id);
+        CHECK_STREQ(got_id, expect_id);
         CHECK(sd_bus_message_read(m, "ssus", &service, &class, &leader, &root) > 0);
-        CHECK_STR(service, "cowvm");
-        CHECK_STR(class, "vm");
+        CHECK_STREQ(service, "cowvm");
+        CHECK_STREQ(class, "vm");
         CHECK(leader == 4242);
-        CHECK_STR(root, "");
+        CHECK_STREQ(root, "");
         CHECK(sd_bus_message_read_array(m, 'i', &ifs, &ifs_len) >= 0);
         if (ifindex > 0)
                 CHECK(ifs_len == sizeof(int) && *(const int *) ifs == ifindex);
@@ -86,5 +86,5 @@ int main(void) {
         check_message(bus, "web", 7);
         check_message(bus, "database-server-1", 0);
         sd_bus_close_unref(bus);
-        return 0;
+        TESTS_EXIT();
 }

@@ -20,7 +20,7 @@
 
 #include "macro.h"
 #include "netdev.h"
-#include "test-util.h"
+#include "tests.h"
 #include "vm-identity.h"
 
 static void test_names_and_macs(void) {
@@ -57,7 +57,7 @@ static void test_names_and_macs(void) {
                         }
                 }
         /* 12 characters still fit "vm-NAME"; 13 do not. */
-        CHECK_STR(taps[3], "vm-abcdefghijkl");
+        CHECK_STREQ(taps[3], "vm-abcdefghijkl");
         CHECK(strncmp(taps[5], "vh-data", 7) == 0);
 
         /* Stable: the same name, the same MAC, on any host, any day. */
@@ -73,9 +73,9 @@ static void test_names_and_macs(void) {
         struct ether_addr g = { { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 } }, h;
         tap_host_mac(&g, &h);
         ether_addr_format(&h, s);
-        CHECK_STR(s, "fe:11:22:33:44:55");
+        CHECK_STREQ(s, "fe:11:22:33:44:55");
         ether_addr_format(&g, s);
-        CHECK_STR(s, "02:11:22:33:44:55");
+        CHECK_STREQ(s, "02:11:22:33:44:55");
 }
 
 static int ifflags(const char *ifname) {
@@ -142,7 +142,7 @@ static void test_kernel(void) {
         /* Gone when the holder is killed: what happens to the hypervisor
          * (SIGKILL, or PR_SET_PDEATHSIG when ch-launch is killed). */
         pid = fork();
-        CHECK(pid >= 0);
+        REQUIRE(pid >= 0);
         if (pid == 0) {
                 int f;
                 if (tap_open("vm-test", &f) < 0 || tap_attach("vm-test", &host, 0, "br-test") < 0)
@@ -184,7 +184,7 @@ int main(int argc, char *argv[]) {
         }
         if (strcmp(argv[1], "pure") == 0) {
                 test_names_and_macs();
-                return 0;
+                TESTS_EXIT();
         }
         if (geteuid() != 0) {
                 fprintf(stderr, "SKIP: needs root (tap devices, a network namespace)\n");
@@ -201,5 +201,5 @@ int main(int argc, char *argv[]) {
                 return 77;
         }
         test_kernel();
-        return 0;
+        TESTS_EXIT();
 }

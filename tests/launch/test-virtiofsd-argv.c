@@ -4,7 +4,7 @@
  * options (Rust virtiofsd --help; QEMU 7.2 tools/virtiofsd --help). */
 
 #include "strv.h"
-#include "test-util.h"
+#include "tests.h"
 #include "virtiofsd-argv.h"
 
 static char *build(VirtiofsdFlavour f, VirtiofsCache c, unsigned threads) {
@@ -20,11 +20,11 @@ int main(void) {
 
         /* Rust: long options with separate values; "never", not "none". */
         s = build(VIRTIOFSD_RUST, VIRTIOFS_CACHE_AUTO, 0);
-        CHECK_STR(s, "/bin/vfs|--shared-dir|/run/cowvm/web/root|--fd|3|--cache|auto|--sandbox|namespace");
+        CHECK_STREQ(s, "/bin/vfs|--shared-dir|/run/cowvm/web/root|--fd|3|--cache|auto|--sandbox|namespace");
         free(s);
         s = build(VIRTIOFSD_RUST, VIRTIOFS_CACHE_NEVER, 16);
-        CHECK_STR(s, "/bin/vfs|--shared-dir|/run/cowvm/web/root|--fd|3|--cache|never|--sandbox|namespace|"
-                     "--thread-pool-size|16");
+        CHECK_STREQ(s, "/bin/vfs|--shared-dir|/run/cowvm/web/root|--fd|3|--cache|never|--sandbox|namespace|"
+                       "--thread-pool-size|16");
         free(s);
         s = build(VIRTIOFSD_RUST, VIRTIOFS_CACHE_ALWAYS, 0);
         CHECK(strstr(s, "|--cache|always|"));
@@ -32,11 +32,11 @@ int main(void) {
 
         /* C: -o key=value, --fd=N, "none" for never. */
         s = build(VIRTIOFSD_C, VIRTIOFS_CACHE_AUTO, 0);
-        CHECK_STR(s, "/bin/vfs|-o|source=/run/cowvm/web/root|--fd=3|-o|cache=auto|-o|sandbox=namespace");
+        CHECK_STREQ(s, "/bin/vfs|-o|source=/run/cowvm/web/root|--fd=3|-o|cache=auto|-o|sandbox=namespace");
         free(s);
         s = build(VIRTIOFSD_C, VIRTIOFS_CACHE_NEVER, 8);
-        CHECK_STR(s, "/bin/vfs|-o|source=/run/cowvm/web/root|--fd=3|-o|cache=none|-o|sandbox=namespace|"
-                     "--thread-pool-size=8");
+        CHECK_STREQ(s, "/bin/vfs|-o|source=/run/cowvm/web/root|--fd=3|-o|cache=none|-o|sandbox=namespace|"
+                       "--thread-pool-size=8");
         free(s);
 
         /* The C option parser splits at ','. */
@@ -56,5 +56,5 @@ int main(void) {
         CHECK(virtiofsd_flavour_from_string("rust") == VIRTIOFSD_RUST);
         CHECK(virtiofsd_flavour_from_string("c") == VIRTIOFSD_C);
         CHECK(virtiofsd_flavour_from_string(NULL) == _VIRTIOFSD_FLAVOUR_INVALID);
-        return 0;
+        TESTS_EXIT();
 }

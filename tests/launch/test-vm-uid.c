@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "macro.h"
-#include "test-util.h"
+#include "tests.h"
 #include "vm-uid.h"
 
 static uid_t taken_uid = (uid_t) -1;
@@ -62,7 +62,7 @@ static void test_acquire(const char *dir) {
 
         CHECK(vm_uid_acquire(dir, "web", taken, &a) == 0);
         CHECK(a.uid == vm_uid_candidate("web", 0));
-        CHECK_STR(read_file(a.lock_path), "web\n");
+        CHECK_STREQ(read_file(a.lock_path), "web\n");
 
         /* Another VM whose first candidate is held: the next one. A lock
          * file's name alone decides, whatever VM it names. */
@@ -77,7 +77,7 @@ static void test_acquire(const char *dir) {
                 close(fd); /* the holder dies: the lock is stale now */
                 CHECK(vm_uid_acquire(dir, "db", taken, &b) == 0);
                 CHECK(b.uid == vm_uid_candidate("db", 0));
-                CHECK_STR(read_file(path), "db\n");
+                CHECK_STREQ(read_file(path), "db\n");
                 vm_uid_release(&b);
         }
 
@@ -97,7 +97,7 @@ static void test_acquire(const char *dir) {
         /* A holder killed with SIGKILL leaves its file; the next start of
          * the VM takes it over. */
         pid = fork();
-        CHECK(pid >= 0);
+        REQUIRE(pid >= 0);
         if (pid == 0) {
                 VmUid k = VM_UID_NULL;
                 if (vm_uid_acquire(dir, "killed", taken, &k) < 0)
@@ -126,7 +126,7 @@ static void test_acquire(const char *dir) {
                 close(fd);
                 CHECK(pipe(p) == 0);
                 pid = fork();
-                CHECK(pid >= 0);
+                REQUIRE(pid >= 0);
                 if (pid == 0) {
                         if (setresgid(g, g, g) < 0 || setresuid(g, g, g) < 0 ||
                             prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) /* as after its execve */
@@ -165,5 +165,5 @@ int main(void) {
         (void) snprintf(sub, sizeof sub, "%s/.uid", dir);
         test_acquire(sub);
         (void) rmdir(dir);
-        return 0;
+        TESTS_EXIT();
 }

@@ -21,26 +21,18 @@
 set -eu
 set -o pipefail
 
-skip() {
-        echo "SKIP: $*" >&2
-        exit 77
-}
-fail() {
-        echo "FAIL: $*" >&2
-        exit 1
-}
+# shellcheck source=../lib/test-lib.sh
+. "$(dirname "$(realpath "$0")")/../lib/test-lib.sh"
 
 [ $# -ge 1 ] || fail "usage: $0 BASE [INITRD]"
-[ "$(id -u)" -eq 0 ] || skip "needs root (overlay mounts, virtiofsd)"
+require_root "overlay mounts, virtiofsd"
 QEMU=${QEMU:-qemu-system-x86_64}
-VIRTIOFSD=${VIRTIOFSD:-/usr/lib/qemu/virtiofsd}
-command -v "$QEMU" >/dev/null || skip "$QEMU not found (package qemu-system-x86)"
-[ -x "$VIRTIOFSD" ] || skip "$VIRTIOFSD not found (package qemu-system-common)"
-command -v socat >/dev/null || skip "socat not found (package socat)"
+require_cmd "$QEMU" qemu-system-x86
+require_virtiofsd
+require_cmd socat socat
+require_cmd journalctl systemd
 
-if [ -z "${COWVM_TEST_PRIVATE_MOUNTS:-}" ]; then
-        exec env COWVM_TEST_PRIVATE_MOUNTS=1 unshare -m --propagation private -- "$0" "$@"
-fi
+private_mounts "$@"
 
 BASE=$(realpath -- "$1")
 INITRD=${2:-$BASE/boot/initrd.img}
@@ -69,24 +61,12 @@ mkdir -p "$TMP"/{upper,work,root}
 mount -t overlay overlay -o "lowerdir=$BASE,upperdir=$TMP/upper,workdir=$TMP/work" "$TMP/root" ||
         fail "cannot mount the overlay over $BASE"
 
-"$VIRTIOFSD" --socket-path="$TMP/virtiofsd.sock" -o source="$TMP/root" -o cache=auto -o xattr \
-        >"$TMP/virtiofsd.log" 2>&1 &
-VIRTIOFSD_PID=$!
-for _ in $(seq 100); do
-        [ -S "$TMP/virtiofsd.sock" ] && break
-        sleep 0.05
-done
-[ -S "$TMP/virtiofsd.sock" ] || fail "virtiofsd did not create its socket"
+virtiofsd_start "$TMP/virtiofsd.sock" "$TMP/root" "$TMP/virtiofsd.log" -o xattr
 
 T_START=$EPOCHREALTIME
-"$QEMU" -accel tcg -cpu max -m 1024 -smp 2 -nodefaults -no-user-config -nographic \
-        -object memory-backend-memfd,id=mem,size=1024M,share=on -numa node,memdev=mem \
-        -chardev socket,id=fs,path="$TMP/virtiofsd.sock" -device vhost-user-fs-pci,chardev=fs,tag=myfs \
-        -kernel "$BASE/boot/vmlinuz" -initrd "$INITRD" \
-        -append "console=ttyS0 root=myfs rootfstype=virtiofs rw no_timer_check" \
-        -serial file:"$TMP/serial.log" \
-        -qmp unix:"$TMP/qmp.sock",server=on,wait=off \
-        </dev/null >"$TMP/qemu.log" 2>&1 &
+qemu_direct_boot memory=1024 cpus=2 socket="$TMP/virtiofsd.sock" kernel="$BASE/boot/vmlinuz" initrd="$INITRD" \
+        serial=file:"$TMP/serial.log" qmp="$TMP/qmp.sock"
+"$QEMU" "${QEMU_BOOT_ARGS[@]}" </dev/null >"$TMP/qemu.log" 2>&1 &
 QEMU_PID=$!
 
 wait_for() { # wait_for WHAT SECONDS COMMAND...; the limit only keeps a broken guest from hanging the suite
@@ -114,7 +94,6 @@ guest_journal() {
 journal_says() {
         guest_journal | grep -q "$1"
 }
-command -v journalctl >/dev/null || skip "journalctl not found (package systemd)"
 wait_for "multi-user.target in the guest's journal" 600 journal_says 'Reached target multi-user.target'
 T_MULTI=$EPOCHREALTIME
 GUEST_MULTI=$(guest_journal | grep -m1 'Reached target multi-user.target' | sed 's/^\[ *\([0-9.]*\)\].*/\1/')
@@ -141,9 +120,6 @@ wait "$QEMU_PID" || fail "QEMU exited with status $?"
 QEMU_PID=
 T_END=$EPOCHREALTIME
 
-elapsed() {
-        awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'
-}
 echo "boot-base: $(basename "$INITRD"): systemd started at guest clock ${GUEST_INIT:-?}s, login prompt after $(elapsed "$T_START" "$T_LOGIN")s," \
         "multi-user.target after $(elapsed "$T_START" "$T_MULTI")s (guest clock ${GUEST_MULTI}s)," \
         "poweroff took $(elapsed "$T_POWERDOWN" "$T_END")s, upper layer $(du -sh "$TMP/upper" | cut -f1)"

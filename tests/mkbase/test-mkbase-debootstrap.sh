@@ -7,7 +7,8 @@
 # result booted under QEMU (boot-base.sh) with each initramfs: cowvm's
 # (the default) and Debian's own. Prints how long each took.
 #
-# The base is kept in $COWVM_TEST_CACHE/mkbase (default
+# The base is the one the system tests boot too (debian_base of
+# tests/lib/test-lib.sh), kept in $COWVM_TEST_CACHE/mkbase (default
 # /var/cache/cowvm-test/mkbase) and rebuilt only when cowvm-mkbase or its
 # helpers changed: a debootstrap takes a minute or two and needs the mirror.
 #
@@ -16,34 +17,21 @@
 set -eu
 set -o pipefail
 
-skip() { echo "SKIP: $*" >&2; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=../lib/test-lib.sh
+. "$(dirname "$(realpath "$0")")/../lib/test-lib.sh"
 
-[ "$(id -u)" -eq 0 ] || skip "needs root"
-command -v debootstrap >/dev/null || skip "debootstrap not found (package debootstrap)"
+require_root "debootstrap, a base's files keep their owners"
 : "${MKBASE:?}" "${MKBASE_FIXUP:?}" "${MKBASE_MKINITRD:?}" "${MKBASE_OVERLAY_PREPARE:?}"
 export COWVM_MKBASE_FIXUP=$MKBASE_FIXUP COWVM_MKBASE_MKINITRD=$MKBASE_MKINITRD
 export COWVM_MKBASE_OVERLAY_PREPARE=$MKBASE_OVERLAY_PREPARE
 BOOT=${1:?usage: $0 BOOT_BASE_SCRIPT}
 
-CACHE=${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/mkbase
-export COWVM_STATE_DIR=$CACHE/state
-mkdir -p "$CACHE"
-exec 9>"$CACHE/lock"
-flock 9
-
-STAMP=$(cat "$MKBASE" "$MKBASE_FIXUP" "$MKBASE_MKINITRD" | sha256sum | cut -d' ' -f1)
-BASE=$COWVM_STATE_DIR/bases/debian-12
-if [ -d "$BASE" ] && [ "$(cat "$CACHE/stamp" 2>/dev/null)" = "$STAMP" ]; then
-        echo "reusing $BASE (built by this cowvm-mkbase)"
-else
-        rm -f "$CACHE/stamp"
-        t0=$EPOCHREALTIME
-        bash "$MKBASE" debootstrap debian-12 --suite bookworm --replace || fail "cowvm-mkbase debootstrap failed"
-        echo "$STAMP" >"$CACHE/stamp"
-        echo "debootstrap + kernel + initramfs: $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }')s," \
-             "base size $(du -sh --one-file-system "$BASE" | cut -f1)"
-fi
+rc=0
+BASE=$(debian_base "$MKBASE" "$MKBASE_FIXUP" "$MKBASE_MKINITRD" "$MKBASE_OVERLAY_PREPARE") || rc=$?
+[ $rc -ne 2 ] || skip "$BASE"
+[ $rc -eq 0 ] || fail "$BASE"
+# Booted below: no other test may replace it meanwhile.
+debian_base_hold
 
 # The keygen unit where config-inject writes it too, so that a VM's first
 # start finds it in place (tests/inject/test-inject-after-mkbase.c).

@@ -16,13 +16,17 @@
 set -eu
 set -o pipefail
 
-skip() { echo "SKIP: $*" >&2; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=../lib/test-lib.sh
+. "$(dirname "$(realpath "$0")")/../lib/test-lib.sh"
 
-[ "$(id -u)" -eq 0 ] || skip "needs root (a base's files keep their owners)"
-for t in qemu-img sfdisk mkfs.ext4 fuse2fs setcap getcap blkid; do
-        command -v "$t" >/dev/null || skip "$t not found (packages qemu-utils fdisk e2fsprogs fuse2fs libcap2-bin util-linux)"
-done
+require_root "a base's files keep their owners"
+require_cmd qemu-img qemu-utils
+require_cmd sfdisk fdisk
+require_cmd mkfs.ext4 e2fsprogs
+require_cmd fuse2fs fuse2fs
+require_cmd setcap libcap2-bin
+require_cmd getcap libcap2-bin
+require_cmd blkid util-linux
 [ -e /dev/fuse ] || skip "no /dev/fuse"
 
 HERE=$(dirname "$(realpath "$0")")
@@ -30,8 +34,8 @@ HERE=$(dirname "$(realpath "$0")")
 export COWVM_MKBASE_FIXUP=$MKBASE_FIXUP COWVM_MKBASE_MKINITRD=$MKBASE_MKINITRD
 export COWVM_MKBASE_OVERLAY_PREPARE=$MKBASE_OVERLAY_PREPARE
 
-GUEST=${COWVM_TEST_BASE:-${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/base}
-"$HERE/../guest/make-test-base.sh" "$GUEST" || fail "could not build the test guest $GUEST"
+test_base >&2
+GUEST=$TEST_BASE
 
 TMP=$(mktemp -d /var/tmp/cowvm-test-mkbase.XXXXXX)
 trap 'rm -rf -- "$TMP"' EXIT

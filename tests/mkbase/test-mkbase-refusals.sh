@@ -14,13 +14,14 @@
 set -eu
 set -o pipefail
 
-skip() { echo "SKIP: $*" >&2; exit 77; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=../lib/test-lib.sh
+. "$(dirname "$(realpath "$0")")/../lib/test-lib.sh"
 
-[ "$(id -u)" -eq 0 ] || skip "needs root"
-for t in qemu-img sfdisk mkswap setpriv; do
-        command -v "$t" >/dev/null || skip "$t not found (packages qemu-utils fdisk util-linux)"
-done
+require_root "it drops privileges for the first case"
+require_cmd qemu-img qemu-utils
+require_cmd sfdisk fdisk
+require_cmd mkswap util-linux
+require_cmd setpriv util-linux
 : "${MKBASE:?}" "${MKBASE_FIXUP:?}" "${MKBASE_MKINITRD:?}" "${MKBASE_OVERLAY_PREPARE:?}"
 export COWVM_MKBASE_FIXUP=$MKBASE_FIXUP COWVM_MKBASE_MKINITRD=$MKBASE_MKINITRD
 export COWVM_MKBASE_OVERLAY_PREPARE=$MKBASE_OVERLAY_PREPARE
@@ -74,7 +75,15 @@ kernel/drivers/char/virtio_console.ko: kernel/drivers/virtio/virtio_ring.ko kern
 EOF
 echo "LABEL=root / ext4 defaults 0 1" >"$SRC/etc/fstab"
 
-expect_refusal "must be run as root" setpriv --reuid=65534 --regid=65534 --clear-groups bash "$MKBASE" tree b1 "$SRC"
+# As nobody, the program runs from a copy in $TMP: the build tree may sit
+# below a directory only its owner can enter, and a refusal to read the
+# script is not the refusal tested here.
+cp "$MKBASE" "$TMP/cowvm-mkbase"
+chmod 0755 "$TMP/cowvm-mkbase"
+as_nobody() {
+        (cd "$TMP" && setpriv --reuid=65534 --regid=65534 --clear-groups "$@")
+}
+expect_refusal "must be run as root" as_nobody bash "$TMP/cowvm-mkbase" tree b1 "$SRC"
 expect_refusal "invalid base name" bash "$MKBASE" tree ../evil "$SRC"
 expect_refusal "invalid base name" bash "$MKBASE" tree "x.tmp-1" "$SRC"
 expect_refusal "is not a directory" bash "$MKBASE" tree b1 "$TMP/nonexistent"

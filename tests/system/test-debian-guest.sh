@@ -33,22 +33,21 @@ NAME=debian-guest
 HOSTNAME_SET=guest-one
 NET=10.78.0
 
-[ "$(id -u)" -eq 0 ] || harness_skip "needs root (systemd-nspawn, overlay mounts, QEMU)"
+require_root "systemd-nspawn, overlay mounts, QEMU"
 
 rc=0
 DEBIAN=$(cowvm_debian_base "$BUILD") || rc=$?
 case $rc in
 0) ;;
-2) harness_skip "no Debian guest to test: $DEBIAN" ;;
+2) skip "no Debian guest to test: $DEBIAN" ;;
 *) fail "could not get the Debian base: $DEBIAN" ;;
 esac
-# Keep the mkbase test from replacing the base under the running guest (it
-# takes this lock exclusively for as long as it runs).
+# Keep other tests from replacing the base under the running guest.
 cowvm_debian_hold
 
 # ---- what the definition gives the guest ------------------------------------
 
-command -v ssh-keygen >/dev/null || harness_skip "ssh-keygen not found (package openssh-client)"
+require_cmd ssh-keygen openssh-client
 ssh-keygen -q -t ed25519 -N '' -C "cowvm-test@$NAME" -f "$(harness_dir)/id_ed25519" || fail "ssh-keygen failed"
 KEY=$(cat "$(harness_dir)/id_ed25519.pub")
 # openssl (package openssl) is on nearly every Debian system; Python's crypt
@@ -59,7 +58,7 @@ elif command -v python3 >/dev/null; then
         HASH=$(python3 -W ignore -c 'import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.METHOD_SHA512))' "cowvm-test-$$") ||
                 fail "python3 crypt failed"
 else
-        harness_skip "neither openssl nor python3 to make a password hash (package openssl)"
+        skip "neither openssl nor python3 to make a password hash (package openssl)"
 fi
 [[ $HASH == '$6$'* ]] || fail "not a SHA-512 crypt hash: $HASH"
 

@@ -17,15 +17,15 @@
 . "$(dirname "$(realpath "$0")")/lib/cowvm.sh"
 
 harness_require
-{ command -v mkfs.btrfs >/dev/null && command -v btrfs >/dev/null; } ||
-        harness_skip "mkfs.btrfs or btrfs not found (package btrfs-progs)"
+require_cmd mkfs.btrfs btrfs-progs
+require_cmd btrfs btrfs-progs
 
 # ---- the host side: a 1 GiB btrfs with quotas, for the VMs' disks ----------
 IMG=$(harness_dir)/vms.btrfs
 MNT=$(harness_dir)/vms
 truncate -s 1G "$IMG"
 mkfs.btrfs -q "$IMG" >/dev/null || fail "mkfs.btrfs failed"
-LOOP=$(losetup --find --show "$IMG") || harness_skip "no loop device to be had"
+LOOP=$(losetup --find --show "$IMG") || skip "no loop device to be had"
 # Runs after the container is gone, before the harness removes its directory.
 harness_at_exit "umount '$MNT' 2>/dev/null; losetup -d '$LOOP'; rm -f '$IMG'"
 mkdir -p "$MNT"
@@ -87,8 +87,7 @@ limit=$(btrfs qgroup show -re --raw "$MNT" | awk '$NF == "hog" { print $4 }')
 [ "$(C stat -c %a /var/lib/cowvm/vms/hog)" = 700 ] || fail "hog's subvolume is not root-only: $(C stat -c %a /var/lib/cowvm/vms/hog)"
 ok "hog and calm have btrfs subvolumes; hog's is limited to 64M"
 
-C mkdir -p /var/lib/cowvm/vms/hog/upper/etc/cowvm-test.d
-C sh -c 'cat > /var/lib/cowvm/vms/hog/upper/etc/cowvm-test.d/50-hog.sh && chmod 755 /var/lib/cowvm/vms/hog/upper/etc/cowvm-test.d/50-hog.sh' <<<"$HOG"
+vm_hook hog 50-hog.sh <<<"$HOG"
 avail_before=$(fs_avail)
 
 step "hog writes until it is stopped, calm runs beside it"

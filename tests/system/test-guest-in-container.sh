@@ -14,17 +14,12 @@ set -o pipefail
 HERE=$(dirname "$(realpath "$0")")
 . "$HERE/lib/harness.sh"
 harness_require
-command -v qemu-system-x86_64 >/dev/null || harness_skip "qemu-system-x86_64 not found (package qemu-system-x86)"
-[ -x /usr/lib/qemu/virtiofsd ] || harness_skip "/usr/lib/qemu/virtiofsd not found (package qemu-system-common)"
-command -v socat >/dev/null || harness_skip "socat not found (package socat)"
+require_cmd qemu-system-x86_64 qemu-system-x86
+[ -x /usr/lib/qemu/virtiofsd ] || skip "/usr/lib/qemu/virtiofsd not found (package qemu-system-common)"
+require_cmd socat socat
 
-fail() {
-        echo "FAIL: $*" >&2
-        exit 1
-}
-
-BASE=${COWVM_TEST_BASE:-${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/base}
-"$HERE/../guest/make-test-base.sh" "$BASE" || fail "could not build the test base $BASE"
+test_base
+BASE=$TEST_BASE
 
 STATE="$(harness_dir)/state"
 mkdir -p "$STATE/vms"
@@ -50,16 +45,10 @@ X systemd-run --quiet --unit=test-virtiofsd \
 harness_wait_for "virtiofsd socket" 30 X test -S "$R/virtiofsd.sock"
 
 T0=$EPOCHREALTIME
-X systemd-run --quiet --unit=test-qemu \
-        qemu-system-x86_64 -accel tcg -cpu max -m 512 -smp 1 -nodefaults -no-user-config -nographic \
-        -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
-        -chardev socket,id=fs,path="$R/virtiofsd.sock" -device vhost-user-fs-pci,chardev=fs,tag=myfs \
-        -kernel /var/lib/cowvm/bases/test/boot/vmlinuz -initrd /var/lib/cowvm/bases/test/boot/initrd.img \
-        -append "console=ttyS0 root=myfs rootfstype=virtiofs rw no_timer_check" \
-        -serial stdio \
-        -device virtio-serial-pci -chardev file,id=notify,path="$R/notify" -device virtconsole,chardev=notify \
-        -qmp unix:"$R/qmp.sock",server=on,wait=off ||
-        fail "systemd-run qemu failed"
+# The paths are the container's.
+qemu_direct_boot socket="$R/virtiofsd.sock" kernel=/var/lib/cowvm/bases/test/boot/vmlinuz \
+        initrd=/var/lib/cowvm/bases/test/boot/initrd.img serial=stdio notify="$R/notify" qmp="$R/qmp.sock"
+X systemd-run --quiet --unit=test-qemu qemu-system-x86_64 "${QEMU_BOOT_ARGS[@]}" || fail "systemd-run qemu failed"
 
 guest_ready() {
         X systemctl is-active -q test-qemu || fail "QEMU stopped before READY=1: $(X journalctl -u test-qemu --no-pager | tail -n 30)"
@@ -89,9 +78,6 @@ X journalctl -u test-qemu --no-pager -o cat | tr -d '\r' | grep -q '^cowvm-test-
 X umount "$R/root" || fail "cannot unmount the overlay after the guest stopped"
 harness_stop "$NAME" || fail "the container did not shut down cleanly"
 
-elapsed() {
-        awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'
-}
-echo "guest-in-container: container boot ${HARNESS_BOOT_SECONDS}s, guest READY=1 after $(elapsed "$T0" "$T_READY")s," \
-     "powerdown to both services gone $(elapsed "$T_DOWN" "$T_END")s"
+echo "guest-in-container: container boot ${HARNESS_BOOT_SECONDS}s, guest READY=1 after $(elapsed "$T0" "$T_READY" 2)s," \
+     "powerdown to both services gone $(elapsed "$T_DOWN" "$T_END" 2)s"
 echo PASS

@@ -14,14 +14,9 @@ set -o pipefail
 . "$(dirname "$(realpath "$0")")/lib/harness.sh"
 harness_require
 
-fail() {
-        echo "FAIL: $*" >&2
-        exit 1
-}
-
 BUILD=${1:-}
 if [ -n "$BUILD" ]; then
-        command -v meson >/dev/null || harness_skip "meson not found"
+        require_cmd meson meson
         harness_stage_install "$BUILD"
 fi
 

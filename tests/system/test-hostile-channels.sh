@@ -39,11 +39,6 @@ MEM_TARGET_MB=48
 CASES=${HOSTILE_CASES:-a b c}
 want() { [[ " $CASES " == *" $1 "* ]]; }
 
-FAILED=
-bad() {
-        echo "FAIL: $*" >&2
-        FAILED=1
-}
 
 VM=hc
 ROOT=/run/cowvm/$VM/root
@@ -52,16 +47,12 @@ UPPER=/var/lib/cowvm/vms/$VM/upper
 vm_define $VM "Hypervisor=qemu" "Memory=256M" "Kernel=boot/vmlinux" "KernelCommandLine=no_timer_check" "TimeoutStartSec=10min" "TimeoutStopSec=5min"
 C systemctl daemon-reload
 
-step "creating $VM"
-C systemctl start vm@$VM || fail "systemctl start vm@$VM failed: $(C systemctl status --no-pager vm@$VM)"
-C systemctl stop vm@$VM
-wait_vm_gone $VM
+vm_create $VM
 
 # The hook works in the background (init must stay free to handle the power
 # button) and takes its orders from files the host writes into the VM's
 # root. fd 3 is init's, on /dev/hvc0 in raw mode.
-C mkdir -p $UPPER/etc/cowvm-test.d
-C sh -c "cat > $UPPER/etc/cowvm-test.d/50-hostile.sh && chmod 755 $UPPER/etc/cowvm-test.d/50-hostile.sh" <<EOF
+vm_hook $VM 50-hostile.sh <<EOF
 #!/bin/sh
 (
 wait_for() { while [ ! -e "\$1" ]; do sleep 0.2; done; }
@@ -143,27 +134,27 @@ case_a() {
         [ "$victim" -gt 0 ] || fail "no victim"
         C sh -c "echo $victim > $ROOT/root/victim-pid"
         wait_quietly 120 status_is "Guest: attack sent" ||
-                bad "StatusText is '$(C systemctl show -P StatusText vm@$VM)', not the guest's last 'attack sent'"
+                soft_fail "StatusText is '$(C systemctl show -P StatusText vm@$VM)', not the guest's last 'attack sent'"
         if ! C kill -0 "$victim" 2>/dev/null || [ "$(unit_state victim)" != active ]; then
-                bad "the guest killed host process $victim: victim.service is $(unit_state victim)"
+                soft_fail "the guest killed host process $victim: victim.service is $(unit_state victim)"
                 good=
         fi
         if [ "$(C systemctl show -P MainPID vm@$VM)" != "$pid" ]; then
-                bad "the guest made PID $(C systemctl show -P MainPID vm@$VM) the main PID of vm@$VM (ch-launch: $pid)"
+                soft_fail "the guest made PID $(C systemctl show -P MainPID vm@$VM) the main PID of vm@$VM (ch-launch: $pid)"
                 good=
         fi
         errno=$(C systemctl show -P StatusErrno vm@$VM)
-        [ "$errno" = 0 ] || { bad "the guest set StatusErrno=$errno on vm@$VM"; good=; }
-        [ "$(unit_state vm@$VM)" = active ] || { bad "vm@$VM is $(unit_state vm@$VM) after the attack"; good=; }
+        [ "$errno" = 0 ] || { soft_fail "the guest set StatusErrno=$errno on vm@$VM"; good=; }
+        [ "$(unit_state vm@$VM)" = active ] || { soft_fail "vm@$VM is $(unit_state vm@$VM) after the attack"; good=; }
         # Every status systemd got, as ch-launch logged it, and the last one.
         texts=$(this_run -o cat | grep -a "Guest status:" || true)
         texts+=$'\n'$(C systemctl show -P StatusText vm@$VM)
         if LC_ALL=C grep -aq '[[:cntrl:]]' <<<"$texts"; then
-                bad "control characters reached vm@$VM's status: $(LC_ALL=C grep -a '[[:cntrl:]]' <<<"$texts" | od -c | head -4)"
+                soft_fail "control characters reached vm@$VM's status: $(LC_ALL=C grep -a '[[:cntrl:]]' <<<"$texts" | od -c | head -4)"
                 good=
         fi
         grep -aq "Refused .* on the notify channel (hvc0)" <<<"$(this_run -o cat)" ||
-                { bad "ch-launch did not report the lines it refused"; good=; }
+                { soft_fail "ch-launch did not report the lines it refused"; good=; }
         [ -z "$good" ] || ok "smuggled MAINPID=/WATCHDOG=trigger/ERRNO= did nothing: victim $victim alive, MainPID still ch-launch's ($pid), StatusErrno 0, no control character in the status"
 }
 
@@ -177,7 +168,7 @@ case_b() {
         read -r t0 t1 < <(C cat $UPPER/root/status-flood-times)
         dur=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", b - a }')
         if ! wait_quietly 60 status_is "Guest: flood $FLOOD_LINES"; then
-                bad "StatusText after the flood is '$(C systemctl show -P StatusText vm@$VM)', not the last one sent ('Guest: flood $FLOOD_LINES')"
+                soft_fail "StatusText after the flood is '$(C systemctl show -P StatusText vm@$VM)', not the last one sent ('Guest: flood $FLOOD_LINES')"
                 good=
         fi
         # What ch-launch forwarded, with the journal's timestamps: at most one
@@ -187,7 +178,7 @@ case_b() {
         read -r n span < <(awk 'NF { if (!first) first = $1; last = $1; n++ } END { printf "%d %.3f\n", n, last - first }' <<<"$fwd")
         bound=$(awk -v s="$span" -v i="$STATUS_INTERVAL_MS" 'BEGIN { printf "%d\n", s * 1000 / i + 3 }')
         if [ "$n" -lt 1 ] || [ "$n" -gt "$bound" ]; then
-                bad "ch-launch forwarded $n of the $FLOOD_LINES STATUS= lines the guest sent in ${dur}s; at one per ${STATUS_INTERVAL_MS} ms over the ${span}s between the first and the last, at most $bound"
+                soft_fail "ch-launch forwarded $n of the $FLOOD_LINES STATUS= lines the guest sent in ${dur}s; at one per ${STATUS_INTERVAL_MS} ms over the ${span}s between the first and the last, at most $bound"
                 good=
         fi
         [ -z "$good" ] || ok "a flood of $FLOOD_LINES STATUS= lines in ${dur}s: $n forwarded over ${span}s (at most $bound), the last one shown"
@@ -236,16 +227,16 @@ case_c() {
         C sh -c "echo stop > $ROOT/root/stop-mem-flood"
         limit=$((base + QUEUE_MAX_KB + SLACK_KB))
         if [ "$max" -gt "$limit" ]; then
-                bad "ch-launch grew from ${base} kB to ${max} kB VmRSS (bound ${limit} kB) while the guest sent ${sent} MiB on hvc0"
+                soft_fail "ch-launch grew from ${base} kB to ${max} kB VmRSS (bound ${limit} kB) while the guest sent ${sent} MiB on hvc0"
                 good=
         fi
-        [ "$sent" -ge 1 ] || { bad "the guest's flood did not get going (${sent} MiB sent)"; good=; }
+        [ "$sent" -ge 1 ] || { soft_fail "the guest's flood did not get going (${sent} MiB sent)"; good=; }
         stopped_flood() { grep -q "^hook: memory flood stopped" <<<"$(vm_console_this_run $VM)"; }
-        wait_quietly 300 stopped_flood || { bad "the guest did not end its flood"; good=; }
+        wait_quietly 300 stopped_flood || { soft_fail "the guest did not end its flood"; good=; }
         dropped_counted() { grep -q "Dropped [0-9]* lines\? of the notify channel" <<<"$(C journalctl --no-pager -o cat -u vm@$VM _SYSTEMD_INVOCATION_ID="$inv")"; }
-        wait_quietly 120 dropped_counted || { bad "no warning counts the hvc0 lines dropped while the journal was full"; good=; }
-        [ "$(unit_state vm@$VM)" = active ] || { bad "vm@$VM is $(unit_state vm@$VM) after the flood"; good=; }
-        [ "$(C systemctl show -P MainPID vm@$VM)" = "$pid" ] || { bad "vm@$VM has a new main PID after the flood"; good=; }
+        wait_quietly 120 dropped_counted || { soft_fail "no warning counts the hvc0 lines dropped while the journal was full"; good=; }
+        [ "$(unit_state vm@$VM)" = active ] || { soft_fail "vm@$VM is $(unit_state vm@$VM) after the flood"; good=; }
+        [ "$(C systemctl show -P MainPID vm@$VM)" = "$pid" ] || { soft_fail "vm@$VM has a new main PID after the flood"; good=; }
         [ -z "$good" ] || ok "journald stopped, the guest sent ${sent} MiB on hvc0 and flooded the console: ch-launch's VmRSS ${base} kB, at most ${max} kB (bound ${limit} kB)"
 }
 
@@ -261,15 +252,15 @@ if want c; then case_c; else C sh -c "echo stop > $ROOT/root/stop-mem-flood; ech
 
 step "stop $VM"
 if C systemctl stop vm@$VM; then
-        [ "$(unit_state vm@$VM)" = inactive ] || bad "vm@$VM is $(unit_state vm@$VM) after stop"
-        [ "$(C systemctl show -P Result vm@$VM)" = success ] || bad "vm@$VM ended with result $(C systemctl show -P Result vm@$VM)"
+        [ "$(unit_state vm@$VM)" = inactive ] || soft_fail "vm@$VM is $(unit_state vm@$VM) after stop"
+        [ "$(C systemctl show -P Result vm@$VM)" = success ] || soft_fail "vm@$VM ended with result $(C systemctl show -P Result vm@$VM)"
 else
-        bad "systemctl stop vm@$VM failed: $(C systemctl status --no-pager vm@$VM)"
+        soft_fail "systemctl stop vm@$VM failed: $(C systemctl status --no-pager vm@$VM)"
 fi
 wait_vm_gone $VM
-! want a || [ "$(unit_state victim)" = active ] || bad "victim.service is $(unit_state victim) at the end"
-[ -n "$FAILED" ] || ok "vm@$VM stopped cleanly after all of it (result success), nothing left behind"
+! want a || [ "$(unit_state victim)" = active ] || soft_fail "victim.service is $(unit_state victim) at the end"
+[ "$TEST_SOFT_FAILURES" -gt 0 ] || ok "vm@$VM stopped cleanly after all of it (result success), nothing left behind"
 
 report_cgroup_trouble
-[ -z "$FAILED" ] || exit 1
+soft_failures_exit
 echo PASS

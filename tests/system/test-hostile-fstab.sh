@@ -17,17 +17,13 @@ vm_define fs "Hypervisor=qemu" "Memory=256M" "Kernel=boot/vmlinux" "KernelComman
         "TimeoutStartSec=10min" "TimeoutStopSec=5min"
 C systemctl daemon-reload
 
-step "creating fs"
-C systemctl start vm@fs || fail "systemctl start vm@fs failed: $(C systemctl status --no-pager vm@fs)"
-C systemctl stop vm@fs
-wait_vm_gone fs
+vm_create fs
 
 # The attack, from inside the guest at its next boot: 16 MiB less a little
 # of 9-byte lines "/dev/x y", then a power-off so that the host starts it
 # again.
 upper=/var/lib/cowvm/vms/fs/upper
-C mkdir -p "$upper/etc/cowvm-test.d"
-C sh -c "cat > $upper/etc/cowvm-test.d/50-fstab.sh && chmod 755 $upper/etc/cowvm-test.d/50-fstab.sh" <<'EOF'
+vm_hook fs 50-fstab.sh <<'EOF'
 #!/bin/sh
 [ -e /root/fstab-planted ] && exit 0
 yes '/dev/x y' | head -c 16777000 > /etc/fstab

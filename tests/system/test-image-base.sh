@@ -18,21 +18,19 @@ BUILD=$(realpath "${1:?usage: $0 BUILDDIR}")
 SRC=$(realpath "$SYSTEM_TESTS/../..")
 NAME=imgvm
 
-[ "$(id -u)" -eq 0 ] || harness_skip "needs root (a base's files keep their owners; systemd-nspawn)"
-for t in sfdisk mkfs.ext4 fuse2fs qemu-img blkid; do
-        command -v "$t" >/dev/null || harness_skip "$t not found (packages fdisk e2fsprogs fuse2fs qemu-utils util-linux)"
-done
-[ -e /dev/fuse ] || harness_skip "no /dev/fuse: cowvm-mkbase image reads the image with fuse2fs"
+require_root "a base's files keep their owners; systemd-nspawn"
+require_cmd sfdisk fdisk
+require_cmd mkfs.ext4 e2fsprogs
+require_cmd fuse2fs fuse2fs
+require_cmd qemu-img qemu-utils
+require_cmd blkid util-linux
+[ -e /dev/fuse ] || skip "no /dev/fuse: cowvm-mkbase image reads the image with fuse2fs"
 [ -f "$BUILD/mkbase/cowvm-mkbase" ] && [ -x "$BUILD/mkbase/mkbase-fixup" ] ||
         fail "cowvm-mkbase is not built in $BUILD"
 
-elapsed() {
-        awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'
-}
-
 # ---- the image -------------------------------------------------------------------
 
-"$SYSTEM_TESTS/../guest/make-test-base.sh" "$TEST_BASE" >/dev/null || fail "could not build the test base $TEST_BASE"
+test_base >/dev/null
 WORK=$(harness_dir)
 TREE=$WORK/tree
 cp -a "$TEST_BASE" "$TREE"

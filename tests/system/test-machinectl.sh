@@ -25,16 +25,6 @@ C systemctl start systemd-machined || fail "systemd-machined does not start in t
 start_mc() {
         C systemctl start vm@mc || fail "systemctl start vm@mc failed: $(C systemctl status --no-pager vm@mc)"
 }
-machine_listed() {
-        local out
-        out=$(C machinectl list --no-legend --no-pager)
-        grep -qE "^mc +vm +cowvm( |$)" <<<"$out"
-}
-machine_gone() {
-        local out
-        out=$(C machinectl list --no-legend --no-pager)
-        ! grep -q "^mc " <<<"$out"
-}
 prop() { C machinectl show -p "$1" --value mc; }
 booted_count() {
         local out
@@ -45,7 +35,7 @@ settled() { [ "$(unit_state vm@mc)" != deactivating ] && [ "$(unit_state vm@mc)"
 
 step "start mc: registered with machined"
 start_mc
-harness_wait_for "machine mc in machinectl list" 60 machine_listed
+wait_machine_registered mc
 pid=$(C systemctl show -P MainPID vm@mc)
 [ "$(prop Class)" = vm ] || fail "machine mc has class $(prop Class)"
 [ "$(prop Service)" = cowvm ] || fail "machine mc has service $(prop Service)"
@@ -74,7 +64,7 @@ twice() { [ "$(booted_count)" -eq 2 ]; }
 harness_wait_for "second boot of mc after machinectl reboot" 180 twice
 [ "$(unit_state vm@mc)" = active ] || fail "vm@mc is $(unit_state vm@mc) after machinectl reboot"
 [ "$(C systemctl show -P MainPID vm@mc)" = "$pid" ] || fail "vm@mc has a new MainPID after machinectl reboot"
-machine_listed || fail "machine mc is gone after machinectl reboot"
+machine_registered mc || fail "machine mc is gone after machinectl reboot"
 ok "machinectl reboot: the guest booted again, vm@mc still active with MainPID $pid"
 
 step "machinectl poweroff mc"
@@ -85,26 +75,26 @@ harness_wait_for "end of vm@mc after machinectl poweroff" 180 settled
 out=$(C journalctl --no-pager -o cat -u vm@mc)
 grep -q "Pressed the ACPI power button" <<<"$out" || fail "machinectl poweroff did not press the power button"
 grep -qx "cowvm-test-guest: poweroff" <<<"$(vm_console mc)" || fail "the guest did not power off by itself"
-harness_wait_for "machine mc to go" 30 machine_gone
+wait_machine_forgotten mc 30
 wait_vm_gone mc
 ok "machinectl poweroff: the guest powered off on the power button, vm@mc inactive (success), machine gone"
 
 step "machinectl terminate mc"
 start_mc
-harness_wait_for "machine mc in machinectl list" 60 machine_listed
+wait_machine_registered mc
 inv=$(C systemctl show -P InvocationID vm@mc)
 C machinectl terminate mc
 harness_wait_for "end of vm@mc after machinectl terminate" 180 settled
 [ "$(unit_state vm@mc)" = inactive ] || fail "vm@mc is $(unit_state vm@mc) after machinectl terminate"
 out=$(C journalctl --no-pager -o cat -u vm@mc _SYSTEMD_INVOCATION_ID="$inv")
 grep -q "Pressed the ACPI power button" <<<"$out" || fail "machinectl terminate did not stop vm@mc through the power button"
-harness_wait_for "machine mc to go" 30 machine_gone
+wait_machine_forgotten mc 30
 wait_vm_gone mc
 ok "machinectl terminate: vm@mc stopped (power button, inactive), machine gone"
 
 step "machinectl kill mc: every process of the unit, QEMU too"
 start_mc
-harness_wait_for "machine mc in machinectl list" 60 machine_listed
+wait_machine_registered mc
 inv=$(C systemctl show -P InvocationID vm@mc)
 C machinectl kill mc
 harness_wait_for "end of vm@mc after machinectl kill" 120 settled
@@ -112,17 +102,17 @@ harness_wait_for "end of vm@mc after machinectl kill" 120 settled
 [ "$(unit_state vm@mc)" = failed ] || fail "vm@mc is $(unit_state vm@mc) after machinectl kill ended QEMU"
 out=$(C journalctl --no-pager -o cat -u vm@mc _SYSTEMD_INVOCATION_ID="$inv")
 grep -q "QEMU was ended by a signal from outside ch-launch" <<<"$out" || fail "vm@mc's journal does not say why it failed: $(tail -n 20 <<<"$out")"
-harness_wait_for "machine mc to go" 30 machine_gone
+wait_machine_forgotten mc 30
 wait_vm_gone mc
 ok "machinectl kill: QEMU ended by SIGTERM, vm@mc failed saying so, machine gone"
 
 step "kill -9 of ch-launch"
 start_mc
-harness_wait_for "machine mc in machinectl list" 60 machine_listed
+wait_machine_registered mc
 C kill -9 "$(C systemctl show -P MainPID vm@mc)"
 harness_wait_for "end of vm@mc after kill -9" 120 settled
 [ "$(unit_state vm@mc)" = failed ] || fail "vm@mc is $(unit_state vm@mc) after kill -9 of ch-launch"
-harness_wait_for "machine mc to go after kill -9 of ch-launch" 60 machine_gone
+wait_machine_forgotten mc
 wait_vm_gone mc
 ok "after kill -9 of ch-launch the machine is gone from machinectl list"
 

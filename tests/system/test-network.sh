@@ -33,7 +33,7 @@ B=netcheck-guest-2 # the hashed form of the tap name ("vh-...") is used
 DEBIAN=
 if [ "$(id -u)" -eq 0 ] && base=$(cowvm_debian_base "$BUILD"); then
         DEBIAN=$base
-        # Keep the mkbase test from replacing the base under our running guest.
+        # Keep other tests from replacing the base under our running guest.
         cowvm_debian_hold
 else
         echo "SKIPPED PART: no Debian base (see above): the SSH checks do not run" >&2
@@ -117,9 +117,7 @@ Memory=256M
 Bridge=br0
 Address=$addr/24
 EOF
-        C mkdir -p "/var/lib/cowvm/vms/$name/upper/etc/cowvm-test.d"
-        printf '%s\n' "$NET_HOOK" | C sh -c "cat > /var/lib/cowvm/vms/$name/upper/etc/cowvm-test.d/20-net.sh"
-        C chmod 755 "/var/lib/cowvm/vms/$name/upper/etc/cowvm-test.d/20-net.sh"
+        printf '%s\n' "$NET_HOOK" | vm_hook "$name" 20-net.sh
         printf '%s\n' "$@" | C sh -c "cat > /var/lib/cowvm/vms/$name/upper/etc/cowvm-test-ping"
 }
 

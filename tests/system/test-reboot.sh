@@ -15,19 +15,13 @@ cowvm_boot "$1"
 vm_define rb "Hypervisor=qemu" "Memory=256M" "Kernel=boot/vmlinux" "KernelCommandLine=no_timer_check" "TimeoutStartSec=10min" "TimeoutStopSec=5min"
 C systemctl daemon-reload
 
-# First boot: create the VM (its upper layer), then stop it, so that the hook
-# can go into the upper layer as a file of the VM's own disk.
-step "creating rb"
-C systemctl start vm@rb || fail "systemctl start vm@rb failed: $(C systemctl status --no-pager vm@rb)"
-C systemctl stop vm@rb
-wait_vm_gone rb
+vm_create rb
 
 # The test guest's init runs /etc/cowvm-test.d/*.sh at every boot. The hook
 # reboots the guest on its first boot; on the second it says so and powers
 # the guest off once the host asks for it (a file the host writes into the
 # VM's root; the guest sees it through virtio-fs).
-C mkdir -p /var/lib/cowvm/vms/rb/upper/etc/cowvm-test.d
-C sh -c 'cat > /var/lib/cowvm/vms/rb/upper/etc/cowvm-test.d/50-reboot.sh && chmod 755 /var/lib/cowvm/vms/rb/upper/etc/cowvm-test.d/50-reboot.sh' <<'EOF'
+vm_hook rb 50-reboot.sh <<'EOF'
 #!/bin/sh
 if [ ! -e /root/rebooted ]; then
         cat /proc/sys/kernel/random/boot_id > /root/rebooted

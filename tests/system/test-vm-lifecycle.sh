@@ -44,9 +44,8 @@ harness_wait_for "the guest's poweroff on its console (it did not power off thro
 wait_vm_gone demo
 ok "stop: the guest powered off, the unit is inactive, nothing left behind"
 
-C mkdir -p /var/lib/cowvm/vms/demo/upper/etc/cowvm-test.d
 printf '#!/bin/sh\n[ -f /root/written-by-guest ] && echo "found $(cat /root/written-by-guest)"\necho "boot $(cat /proc/sys/kernel/random/boot_id)" > /root/written-by-guest\nsync\n' |
-        C sh -c 'cat > /var/lib/cowvm/vms/demo/upper/etc/cowvm-test.d/50-persist.sh && chmod 755 /var/lib/cowvm/vms/demo/upper/etc/cowvm-test.d/50-persist.sh'
+        vm_hook demo 50-persist.sh
 C systemctl start vm@demo
 harness_wait_for "the guest's file" 60 C test -s /var/lib/cowvm/vms/demo/upper/root/written-by-guest
 first=$(C cat /var/lib/cowvm/vms/demo/upper/root/written-by-guest)

@@ -9,6 +9,8 @@
 # verify also checks that every ExecStart= binary exists. verify prints
 # nothing for a clean unit: any output fails the test.
 set -eu
+# shellcheck source=../lib/test-lib.sh
+. "$(dirname "$(realpath "$0")")/../lib/test-lib.sh"
 gen=$1 case=$2
 shift 2
 units=() helpers=()
@@ -16,14 +18,14 @@ while [ $# -gt 0 ] && [ "$1" != -- ]; do units+=("$1"); shift; done
 shift
 helpers=("$@")
 
-command -v systemd-analyze >/dev/null || { echo "SKIP: systemd-analyze is not installed"; exit 77; }
+require_cmd systemd-analyze systemd
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/units" "$tmp/gen" "$tmp/bin"
 for h in "${helpers[@]}"; do ln -s "$(realpath "$h")" "$tmp/bin/$(basename "$h")"; done
 helperdir=$(sed -n 's|^ExecStart=\(.*\)/ch-launch .*|\1|p' "${units[@]}" | head -n1)
-[ -n "$helperdir" ] || { echo "FAIL: cannot find the helper directory in the units"; exit 1; }
+[ -n "$helperdir" ] || fail "cannot find the helper directory in the units"
 for u in "${units[@]}"; do sed "s|$helperdir/|$tmp/bin/|g" "$u" >"$tmp/units/$(basename "$u")"; done
 
 COWVM_DEFINITION_PATH=$(realpath "$case")/input/etc COWVM_LOG_TARGET=console "$gen" "$tmp/gen"
@@ -41,7 +43,6 @@ echo "verifying: ${names[*]}"
 out=$(cd "$tmp" && SYSTEMD_UNIT_PATH="$tmp/units:$tmp/gen:" systemd-analyze verify --man=no "${names[@]}" 2>&1) || rc=$?
 if [ -n "$out" ] || [ "${rc:-0}" -ne 0 ]; then
         printf '%s\n' "$out"
-        echo "FAIL: systemd-analyze verify complained (exit ${rc:-0})"
-        exit 1
+        fail "systemd-analyze verify complained (exit ${rc:-0})"
 fi
 echo "all units verified"

@@ -10,8 +10,12 @@
 #   vm_define NAME [KEY=VALUE in [VM]...]      # or: vm_define NAME < file
 #   C CMD...                                  # run CMD in the container
 #   systemctl_ok / systemctl_fails ...
+#   vm_create NAME                            # first start and stop: its upper layer exists
+#   vm_hook NAME FILE < script                # a boot hook into NAME's upper layer
 #   vm_gone NAME                              # nothing of NAME left: mount, processes, sockets
 #   vm_path NAME WHAT                         # where NAME's WHAT is on the host (lib/vm-layout.h)
+#   wait_machine_registered / wait_machine_forgotten NAME   # systemd-machined's view
+# fail, ok, skip, require_* and the caches come from tests/lib/test-lib.sh.
 #
 # Every scenario runs against the host's systemd instead when
 # COWVM_SYSTEM_TEST_HOST=1 is set and PID 1 is systemd (off by default: it
@@ -25,16 +29,6 @@ SYSTEM_TESTS=$(dirname "$(realpath "${BASH_SOURCE[0]}")")/..
 
 CT=
 COWVM_ON_HOST=
-TEST_BASE=${COWVM_TEST_BASE:-${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/base}
-
-fail() {
-        echo "FAIL: $*" >&2
-        exit 1
-}
-
-ok() {
-        echo "ok: $*"
-}
 
 # C CMD...: run in the container (or on the host with COWVM_SYSTEM_TEST_HOST=1).
 C() {
@@ -49,10 +43,9 @@ cowvm_boot() {
         local build=$1
         shift
 
-        command -v qemu-system-x86_64 >/dev/null || harness_skip "qemu-system-x86_64 not found (package qemu-system-x86)"
-        [ -x /usr/lib/qemu/virtiofsd ] || [ -x /usr/libexec/virtiofsd ] ||
-                harness_skip "no virtiofsd (package qemu-system-common or virtiofsd)"
-        "$SYSTEM_TESTS/../guest/make-test-base.sh" "$TEST_BASE" >/dev/null || fail "could not build the test base"
+        require_cmd qemu-system-x86_64 qemu-system-x86
+        require_virtiofsd
+        test_base >/dev/null
 
         if [ "${COWVM_SYSTEM_TEST_HOST:-}" = 1 ] && [ "$(cat /proc/1/comm)" = systemd ]; then
                 COWVM_ON_HOST=1
@@ -98,6 +91,47 @@ vm_path() {
         ephemeral-upper | ephemeral-work) echo "$run/ephemeral/${2#ephemeral-}" ;;
         *) fail "vm_path: no path '$2'" ;;
         esac
+
+# vm_create NAME: the first start of a defined VM makes its upper layer (its
+# disk); it is stopped again so that hooks can go into the upper layer as
+# files of the VM's own disk (vm_hook) before the start that uses them.
+vm_create() {
+        local name=$1
+        step "creating $name"
+        C systemctl start "vm@$name" || fail "systemctl start vm@$name failed: $(C systemctl status --no-pager "vm@$name")"
+        C systemctl stop "vm@$name"
+        wait_vm_gone "$name"
+}
+
+# vm_hook NAME FILE < SCRIPT: SCRIPT as /etc/cowvm-test.d/FILE in NAME's upper
+# layer, executable; the test guest's init runs /etc/cowvm-test.d/*.sh in
+# order at every boot.
+vm_hook() {
+        local dir=/var/lib/cowvm/vms/$1/upper/etc/cowvm-test.d
+        C mkdir -p "$dir"
+        # shellcheck disable=SC2016 # $1 of the inner shell
+        C sh -c 'cat > "$1" && chmod 755 "$1"' sh "$dir/$2"
+}
+
+# systemd-machined lists NAME as a VM of cowvm's, or does not list it at all.
+machine_registered() {
+        local out
+        out=$(C machinectl list --no-legend --no-pager)
+        grep -qE "^$1 +vm +cowvm( |$)" <<<"$out"
+}
+machine_forgotten() {
+        local out
+        out=$(C machinectl list --no-legend --no-pager)
+        ! grep -q "^$1 " <<<"$out"
+}
+
+# wait_machine_registered NAME, wait_machine_forgotten NAME [SECONDS]:
+# registration and its end follow the unit asynchronously.
+wait_machine_registered() {
+        harness_wait_for "machine $1 in machinectl list" 60 machine_registered "$1"
+}
+wait_machine_forgotten() {
+        harness_wait_for "machine $1 to go" "${2:-60}" machine_forgotten "$1"
 }
 
 # The unit's state, as `systemctl is-active` prints it.
@@ -204,33 +238,14 @@ report_cgroup_trouble() {
 
 # ---- the Debian base (cowvm-mkbase debootstrap), shared by the tests ---------
 
-elapsed() {
-        awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'
-}
-
-# Succeeds when the host's Debian mirror answers: fetches a package through
-# apt's own downloader (and apt's proxy settings).
-mirror_reachable() {
-        local uri
-        uri=$(apt-get -q --print-uris download base-files 2>/dev/null | sed -n "s/^'\([^']*\)'.*/\1/p" | head -n1) || true
-        [ -n "$uri" ] || return 1
-        timeout 60 /usr/lib/apt/apt-helper -o Acquire::http::Timeout=20 download-file "$uri" "$(harness_dir)/probe.deb" \
-                >/dev/null 2>&1
-}
-
 # cowvm_debian_base BUILDDIR: prints the directory of a Debian base made by
-# the build's cowvm-mkbase, building it once into the cache shared with
-# tests/mkbase/test-mkbase-debootstrap.sh (same lock, same stamp). Returns 1
-# with the reason printed on failure, 2 when it cannot be had here (no cached
-# base and no debootstrap or no mirror): callers skip then. Afterwards the
-# cache lock is held shared on fd 8, so the mkbase test cannot replace the
-# base under a running guest. $COWVM_TEST_DEBIAN_BASE names another base.
+# the build's cowvm-mkbase, the one tests/mkbase/test-mkbase-debootstrap.sh
+# boots too (debian_base of test-lib.sh: one cache, one lock, one stamp).
+# Returns 1 with the reason printed on failure, 2 when it cannot be had here:
+# callers skip then. $COWVM_TEST_DEBIAN_BASE names another base. Take
+# cowvm_debian_hold before booting it.
 cowvm_debian_base() {
-        local build=$1 src cache base stamp
-        src=$(realpath "$SYSTEM_TESTS/../..")
-        cache=${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/mkbase
-        local mkbase=$build/mkbase/cowvm-mkbase fixup=$build/mkbase/mkbase-fixup mkinitrd=$src/mkbase/mkinitrd
-        local prepare=$build/helpers/overlay-prepare/overlay-prepare
+        local build=$1
 
         if [ -n "${COWVM_TEST_DEBIAN_BASE:-}" ]; then
                 [ -f "$COWVM_TEST_DEBIAN_BASE/etc/cowvm-base-id" ] ||
@@ -238,43 +253,12 @@ cowvm_debian_base() {
                 echo "$COWVM_TEST_DEBIAN_BASE"
                 return 0
         fi
-        base=$cache/state/bases/debian-12
-        [ -f "$mkbase" ] && [ -x "$fixup" ] || { echo "$mkbase or $fixup is not built"; return 1; }
-        mkdir -p "$cache"
-        (
-                stamp=$(cat "$mkbase" "$fixup" "$mkinitrd" | sha256sum | cut -d' ' -f1)
-                fresh() { [ -d "$base" ] && [ "$(cat "$cache/stamp" 2>/dev/null)" = "$stamp" ]; }
-                # Checked under a shared lock first: other tests hold one
-                # while their guests run, and an exclusive lock would wait
-                # for them to end. Only a rebuild needs it exclusive.
-                flock -s 9
-                if ! fresh; then
-                        flock 9
-                fi
-                if fresh; then
-                        echo "reusing the cached Debian base $base" >&2
-                        exit 0
-                fi
-                command -v debootstrap >/dev/null ||
-                        { echo "no cached Debian base and debootstrap is not installed (package debootstrap)"; exit 2; }
-                mirror_reachable ||
-                        { echo "no cached Debian base, and the Debian mirror of the host's apt sources is not reachable (or apt has no package lists: apt-get update)"; exit 2; }
-                rm -f "$cache/stamp"
-                echo "building the Debian base with cowvm-mkbase debootstrap (a few minutes)" >&2
-                t0=$EPOCHREALTIME
-                COWVM_STATE_DIR=$cache/state COWVM_MKBASE_FIXUP=$fixup COWVM_MKBASE_MKINITRD=$mkinitrd \
-                        COWVM_MKBASE_OVERLAY_PREPARE=$prepare \
-                        bash "$mkbase" debootstrap debian-12 --suite bookworm --replace >&2 ||
-                        { echo "cowvm-mkbase debootstrap failed (its messages are above)"; exit 1; }
-                echo "$stamp" >"$cache/stamp"
-                echo "built the Debian base in $(elapsed "$t0" "$EPOCHREALTIME")s" >&2
-        ) 9>"$cache/lock" || return $?
-        echo "$base"
+        debian_base "$build/mkbase/cowvm-mkbase" "$build/mkbase/mkbase-fixup" "$(dirname "$TESTS_DIR")/mkbase/mkinitrd" \
+                "$build/helpers/overlay-prepare/overlay-prepare"
 }
 
 # cowvm_debian_hold: keeps the base from being replaced while guests run.
 cowvm_debian_hold() {
         [ -n "${COWVM_TEST_DEBIAN_BASE:-}" ] && return 0
-        exec 8<"${COWVM_TEST_CACHE:-/var/cache/cowvm-test}/mkbase/lock"
-        flock -s 8
+        debian_base_hold
 }

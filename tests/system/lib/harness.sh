@@ -12,6 +12,9 @@
 #   harness_journal NAME [journalctl args], harness_wait_for WHAT SECONDS CMD...,
 #   harness_leader NAME (host PID of its systemd), harness_dir, harness_at_exit CMD
 #
+# It sources tests/lib/test-lib.sh (skip, fail, require_*...); harness_skip
+# is its skip.
+#
 # The container is the host's own OS: `-D / --volatile=yes` gives it the host's
 # /usr (read-only) and an empty tmpfs for everything else, so /etc and /var
 # start empty. Anything else it needs comes in through nspawn arguments, e.g.
@@ -45,6 +48,9 @@
 # Environment: HARNESS_BOOT_TIMEOUT (s, default 120), HARNESS_STOP_TIMEOUT
 # (s, default 60), HARNESS_KEEP=1 keeps the log directory.
 
+# shellcheck source=../../lib/test-lib.sh
+. "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/../../lib/test-lib.sh"
+
 HARNESS_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 HARNESS_BOOT_TIMEOUT=${HARNESS_BOOT_TIMEOUT:-120}
 HARNESS_STOP_TIMEOUT=${HARNESS_STOP_TIMEOUT:-60}
@@ -69,19 +75,16 @@ harness_die() {
 }
 
 harness_skip() {
-        echo "SKIP: $*" >&2
-        exit 77
+        skip "$@"
 }
 
 # Exits 77 (skip) unless a systemd can be booted in a container here.
 harness_require() {
-        local tool
-
-        [ "$(id -u)" -eq 0 ] || harness_skip "system tests need root (systemd-nspawn)"
-        for tool in systemd-nspawn nsenter setpriv; do
-                command -v "$tool" >/dev/null || harness_skip "$tool not found (packages systemd-container, util-linux)"
-        done
-        [ -x /usr/lib/systemd/systemd ] || harness_skip "no /usr/lib/systemd/systemd to boot (package systemd)"
+        require_root "systemd-nspawn"
+        require_cmd systemd-nspawn systemd-container
+        require_cmd nsenter util-linux
+        require_cmd setpriv util-linux
+        [ -x /usr/lib/systemd/systemd ] || skip "no /usr/lib/systemd/systemd to boot (package systemd)"
 }
 
 # A directory for logs and staged files, removed at exit unless HARNESS_KEEP=1.
