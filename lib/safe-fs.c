@@ -382,85 +382,97 @@ static int write_all(int fd, const void *data, size_t size) {
         return 0;
 }
 
-int safe_write_file_atomic_at(int root_fd, const char *path, const void *data, size_t size, mode_t mode, uid_t uid,
-                              gid_t gid, SafeWriteFlags flags) {
-        _cleanup_close_ int dir_fd = -EBADF, fd = -EBADF;
-        _cleanup_free_ char *name = NULL;
-        char tmp[32];
-        struct stat st, tst;
-        bool exists;
-        int r;
+/* What to write over an existing entry, or 0 when it already holds exactly
+ * this: 1 to write, a negative errno to refuse. */
+static int existing_entry(int dir_fd, const char *name, const void *data, size_t size, mode_t *mode, uid_t *uid,
+                          gid_t *gid, SafeWriteFlags flags) {
+        struct stat st;
 
-        r = safe_open_parent_at(root_fd, path, &dir_fd, &name);
-        if (r < 0)
-                return r;
-
-        if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                if (errno != ENOENT)
-                        return -errno;
-                exists = false;
-        } else
-                exists = true;
-
-        if (exists && S_ISDIR(st.st_mode))
+        if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 1 : -errno;
+        if (S_ISDIR(st.st_mode))
                 return -EISDIR;
-        if (exists && S_ISREG(st.st_mode)) {
-                /* Not from a file with other links: the guest may have
-                 * hard-linked some other file here to have us copy its
-                 * owner and mode. And never set-id bits. */
-                if ((flags & SAFE_WRITE_KEEP_ATTRS) && st.st_nlink == 1) {
-                        mode = st.st_mode & 0777;
-                        uid = st.st_uid;
-                        gid = st.st_gid;
-                }
-                /* Unchanged: leave it, and leave an overlay's lower file
-                 * where it is instead of copying it up. A second link is
-                 * never left alone: it may be the guest's trap. */
-                if (st.st_nlink == 1 && (st.st_mode & 07777) == (mode & 07777) && st.st_uid == uid &&
-                    st.st_gid == gid && same_content(dir_fd, name, &st, data, size))
-                        return 0;
+        if (!S_ISREG(st.st_mode))
+                return 1;
+        /* Not from a file with other links: the guest may have hard-linked
+         * some other file here to have us copy its owner and mode. And never
+         * set-id bits. */
+        if ((flags & SAFE_WRITE_KEEP_ATTRS) && st.st_nlink == 1) {
+                *mode = st.st_mode & 0777;
+                *uid = st.st_uid;
+                *gid = st.st_gid;
         }
+        /* Unchanged: leave it, and leave an overlay's lower file where it is
+         * instead of copying it up. A second link is never left alone: it may
+         * be the guest's trap. */
+        if (st.st_nlink == 1 && (st.st_mode & 07777) == (*mode & 07777) && st.st_uid == *uid && st.st_gid == *gid &&
+            same_content(dir_fd, name, &st, data, size))
+                return 0;
+        return 1;
+}
 
+/* A new file with a random name in dir_fd, never one that was there. */
+static int create_temporary(int dir_fd, char tmp[static 32]) {
         for (unsigned attempt = 0;; attempt++) {
+                int fd, r;
+
                 r = random_name(tmp);
                 if (r < 0)
                         return r;
                 fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (fd >= 0)
-                        break;
+                        return fd;
                 if (errno != EEXIST || attempt >= 16)
                         return -errno;
         }
+}
+
+static int fill_temporary(int fd, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid) {
+        struct stat st;
+        int r;
 
         r = write_all(fd, data, size);
         if (r < 0)
-                goto fail;
-        if (fstat(fd, &tst) < 0) {
-                r = -errno;
-                goto fail;
-        }
+                return r;
+        if (fstat(fd, &st) < 0)
+                return -errno;
         /* chown first: it would clear set-id bits set by a chmod before it. */
-        if ((tst.st_uid != uid || tst.st_gid != gid) && fchown(fd, uid, gid) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        if (fchmod(fd, mode & 07777) < 0 || fsync(fd) < 0) {
-                r = -errno;
-                goto fail;
-        }
+        if ((st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) < 0)
+                return -errno;
+        if (fchmod(fd, mode & 07777) < 0 || fsync(fd) < 0)
+                return -errno;
+        return 0;
+}
+
+int safe_write_file_atomic_at(int root_fd, const char *path, const void *data, size_t size, mode_t mode, uid_t uid,
+                              gid_t gid, SafeWriteFlags flags) {
+        _cleanup_close_ int dir_fd = -EBADF, fd = -EBADF;
+        _cleanup_free_ char *name = NULL;
+        char tmp[32];
+        int r;
+
+        r = safe_open_parent_at(root_fd, path, &dir_fd, &name);
+        if (r < 0)
+                return r;
+        r = existing_entry(dir_fd, name, data, size, &mode, &uid, &gid, flags);
+        if (r <= 0)
+                return r;
+
+        fd = create_temporary(dir_fd, tmp);
+        if (fd < 0)
+                return fd;
+        r = fill_temporary(fd, data, size, mode, uid, gid);
         /* rename() replaces the directory entry: a symlink or hard link that
          * was there is unlinked, the file it pointed to is not touched. */
-        if (renameat(dir_fd, tmp, dir_fd, name) < 0) {
+        if (r >= 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
                 r = -errno;
-                goto fail;
+        if (r < 0) {
+                (void) unlinkat(dir_fd, tmp, 0);
+                return r;
         }
         if (fsync(dir_fd) < 0)
                 return -errno;
         return 1;
-
-fail:
-        (void) unlinkat(dir_fd, tmp, 0);
-        return r;
 }
 
 int safe_symlink_atomic_at(int root_fd, const char *target, const char *path) {

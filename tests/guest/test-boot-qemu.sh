@@ -81,26 +81,13 @@ qemu_direct_boot socket="$TMP/virtiofsd.sock" kernel="$BASE/boot/$KERNEL" initrd
 "$QEMU" "${QEMU_BOOT_ARGS[@]}" </dev/null >"$TMP/qemu.log" 2>&1 &
 QEMU_PID=$!
 
-# wait_for WHAT SECONDS COMMAND...: polls COMMAND; fails early if QEMU died.
-# The limit only keeps a broken guest from hanging the test suite.
-wait_for() {
-        local what=$1 limit=$2 end
-        shift 2
-        end=$(( ${EPOCHREALTIME%.*} + limit ))
-        until "$@"; do
-                kill -0 "$QEMU_PID" 2>/dev/null || fail "QEMU exited while waiting for $what"
-                [ "${EPOCHREALTIME%.*}" -lt "$end" ] || fail "no $what after ${limit}s"
-                sleep 0.05
-        done
-}
-
-wait_for "READY=1 on the virtio console" 180 grep -qs '^READY=1' "$TMP/notify.log"
+qemu_wait_for "READY=1 on the virtio console" 180 grep -qs '^READY=1' "$TMP/notify.log"
 T_READY=$EPOCHREALTIME
 
 grep -q '^cowvm-test-guest: booted boot-test' "$TMP/serial.log" ||
         fail "the serial console does not say 'cowvm-test-guest: booted boot-test'"
 
-wait_for "hook marker in the upper layer" 60 test -s "$TMP/upper/var/tmp/hook-marker"
+qemu_wait_for "hook marker in the upper layer" 60 test -s "$TMP/upper/var/tmp/hook-marker"
 grep -qx 'hook ran on boot-test' "$TMP/upper/var/tmp/hook-marker" || fail "unexpected hook marker: $(cat "$TMP/upper/var/tmp/hook-marker")"
 [ ! -e "$BASE/var/tmp/hook-marker" ] || fail "the guest wrote into the base tree $BASE"
 

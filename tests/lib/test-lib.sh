@@ -147,6 +147,20 @@ qemu_direct_boot() {
         [ -z "$qmp" ] || QEMU_BOOT_ARGS+=(-qmp unix:"$qmp",server=on,wait=off)
 }
 
+# qemu_wait_for WHAT SECONDS COMMAND...: until COMMAND succeeds, failing when
+# the QEMU of $QEMU_PID exits first. The limit only keeps a broken guest from
+# hanging the suite.
+qemu_wait_for() {
+        local what=$1 limit=$2 end
+        shift 2
+        end=$((${EPOCHREALTIME%.*} + limit))
+        until "$@"; do
+                kill -0 "$QEMU_PID" 2>/dev/null || fail "QEMU exited while waiting for $what"
+                [ "${EPOCHREALTIME%.*}" -lt "$end" ] || fail "no $what after ${limit}s"
+                sleep 0.05
+        done
+}
+
 # ---- the Debian base (cowvm-mkbase debootstrap) -------------------------------
 
 # Succeeds when the host's Debian mirror answers: fetches a package through

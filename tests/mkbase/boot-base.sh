@@ -69,18 +69,8 @@ qemu_direct_boot memory=1024 cpus=2 socket="$TMP/virtiofsd.sock" kernel="$BASE/b
 "$QEMU" "${QEMU_BOOT_ARGS[@]}" </dev/null >"$TMP/qemu.log" 2>&1 &
 QEMU_PID=$!
 
-wait_for() { # wait_for WHAT SECONDS COMMAND...; the limit only keeps a broken guest from hanging the suite
-        local what=$1 limit=$2 end
-        shift 2
-        end=$((${EPOCHREALTIME%.*} + limit))
-        until "$@"; do
-                kill -0 "$QEMU_PID" 2>/dev/null || fail "QEMU exited while waiting for $what"
-                [ "${EPOCHREALTIME%.*}" -lt "$end" ] || fail "no $what after ${limit}s"
-                sleep 0.1
-        done
-}
 
-wait_for "login prompt on the serial console" 600 grep -qs 'login: *$' "$TMP/serial.log"
+qemu_wait_for "login prompt on the serial console" 600 grep -qs 'login: *$' "$TMP/serial.log"
 T_LOGIN=$EPOCHREALTIME
 
 # Once the serial getty owns the console, systemd's status lines stop there;
@@ -94,7 +84,7 @@ guest_journal() {
 journal_says() {
         guest_journal | grep -q "$1"
 }
-wait_for "multi-user.target in the guest's journal" 600 journal_says 'Reached target multi-user.target'
+qemu_wait_for "multi-user.target in the guest's journal" 600 journal_says 'Reached target multi-user.target'
 T_MULTI=$EPOCHREALTIME
 GUEST_MULTI=$(guest_journal | grep -m1 'Reached target multi-user.target' | sed 's/^\[ *\([0-9.]*\)\].*/\1/')
 # When the initramfs handed over: the kernel's clock at systemd's first line.
@@ -104,9 +94,9 @@ GUEST_INIT=$(sed -n 's/^\[ *\([0-9.]*\)\] systemd\[1\]: systemd [0-9].* running 
 
 [ -s "$TMP/upper/etc/ssh/ssh_host_ed25519_key.pub" ] || fail "the guest made no SSH host key of its own"
 [ ! -e "$BASE/etc/ssh/ssh_host_ed25519_key" ] || fail "the base has SSH host keys"
-wait_for "sshd in the guest's journal" 300 journal_says 'Started ssh.service'
+qemu_wait_for "sshd in the guest's journal" 300 journal_says 'Started ssh.service'
 # logind acts on the power button below; it needs dbus.
-wait_for "systemd-logind in the guest's journal" 300 journal_says 'Started systemd-logind.service'
+qemu_wait_for "systemd-logind in the guest's journal" 300 journal_says 'Started systemd-logind.service'
 
 T_POWERDOWN=$EPOCHREALTIME
 printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"system_powerdown"}' |
