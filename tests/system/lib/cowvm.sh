@@ -91,6 +91,7 @@ vm_path() {
         ephemeral-upper | ephemeral-work) echo "$run/ephemeral/${2#ephemeral-}" ;;
         *) fail "vm_path: no path '$2'" ;;
         esac
+}
 
 # vm_create NAME: the first start of a defined VM makes its upper layer (its
 # disk); it is stopped again so that hooks can go into the upper layer as
@@ -107,7 +108,8 @@ vm_create() {
 # layer, executable; the test guest's init runs /etc/cowvm-test.d/*.sh in
 # order at every boot.
 vm_hook() {
-        local dir=/var/lib/cowvm/vms/$1/upper/etc/cowvm-test.d
+        local dir
+        dir=$(vm_path "$1" upper)/etc/cowvm-test.d
         C mkdir -p "$dir"
         # shellcheck disable=SC2016 # $1 of the inner shell
         C sh -c 'cat > "$1" && chmod 755 "$1"' sh "$dir/$2"
