@@ -14,13 +14,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "cowvm.h"
 #include "log.h"
 #include "path-util.h"
+#include "socket-util.h"
+#include "vm-layout.h"
 
 #define ESCAPE_CHAR 0x1d /* Ctrl-] */
 
@@ -45,24 +46,18 @@ static void make_raw(void) {
 }
 
 static int connect_console(const char *name, int *ret) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_(vm_layout_done) VmLayout layout = {};
+        _cleanup_free_ char *path = NULL;
         int fd;
 
-        if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s/vmm/console.sock", cowvm_runtime_dir(), name) >=
-            (int) sizeof sa.sun_path)
-                return log_error_errno(SYNTHETIC_ERRNO(ENAMETOOLONG), "The console path of VM %s is too long.", name);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (vm_layout_make(name, false, &layout) < 0 || !(path = path_join(layout.vmm_dir, "console.sock")))
+                return log_oom();
+        fd = socket_open_connected(SOCK_STREAM | SOCK_CLOEXEC, path);
+        if (fd == -ENOENT || fd == -ECONNREFUSED)
+                return log_error_errno(fd, "VM %s is not running (no console at '%s'): systemctl start vm@%s", name,
+                                       path, name);
         if (fd < 0)
-                return log_error_errno(errno, "Failed to create a socket: %m");
-        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0) {
-                int e = errno;
-
-                close(fd);
-                if (e == ENOENT || e == ECONNREFUSED)
-                        return log_error_errno(e, "VM %s is not running (no console at '%s'): systemctl start vm@%s",
-                                               name, sa.sun_path, name);
-                return log_error_errno(e, "Failed to connect to '%s': %m", sa.sun_path);
-        }
+                return log_error_errno(fd, "Failed to connect to '%s': %m", path);
         *ret = fd;
         return 0;
 }

@@ -40,6 +40,8 @@ wait_hook() {
 # the file it wrote on its first boot and writes another one; then it says
 # what it sees.
 HOOK='#!/bin/sh
+# What is typed on the serial console comes back marked: cowvm console.
+(while read -r l; do echo "console-echo: $l"; done </dev/console >/dev/console 2>&1) &
 if [ -e /root/phase2 ]; then
         rm -f /root/first
         echo two > /root/second
@@ -103,6 +105,26 @@ done
 [ "$(C cat /var/lib/cowvm/vms/la/upper/root/second)" = two ] || fail "la's upper changed"
 [ "$(unit_state vm@la)" = active ] || fail "vm@la is $(unit_state vm@la) after the refused commands"
 ok "cowvm snapshot/reset/commit refuse the running la, which runs on, its disk untouched"
+
+# cowvm console: a line typed reaches the guest's serial console and its
+# answer comes back; from a pipe the command ends with its input, on a
+# terminal (script(1)'s pty) at Ctrl-], restoring the terminal.
+step "cowvm console la"
+# shellcheck disable=SC2016 # expanded in the container
+C sh -c '{ echo piped-probe; i=0; until grep -q "console-echo: piped-probe" /tmp/console.out 2>/dev/null ||
+        [ $((i += 1)) -gt 600 ]; do sleep 0.1; done; } | cowvm console la >/tmp/console.out 2>/tmp/console.err' ||
+        fail "cowvm console la (piped) failed: $(C cat /tmp/console.err)"
+C grep -q "console-echo: piped-probe" /tmp/console.out || fail "no answer through cowvm console: $(C cat /tmp/console.out)"
+C grep -q "Left the console of VM la" /tmp/console.err || fail "cowvm console did not say it left: $(C cat /tmp/console.err)"
+# shellcheck disable=SC2016
+C sh -c '{ printf "tty-probe\r"; i=0; until grep -q "console-echo: tty-probe" /tmp/console.tty 2>/dev/null ||
+        [ $((i += 1)) -gt 600 ]; do sleep 0.1; done; printf "\035"; } |
+        script -qefc "cowvm console la" /tmp/console.tty >/dev/null' ||
+        fail "cowvm console la on a terminal failed: $(C cat /tmp/console.tty)"
+C grep -q "console-echo: tty-probe" /tmp/console.tty || fail "no answer on the terminal: $(C cat /tmp/console.tty)"
+C grep -q "Left the console of VM la" /tmp/console.tty || fail "Ctrl-] did not leave the console: $(C cat /tmp/console.tty)"
+[ "$(unit_state vm@la)" = active ] || fail "vm@la is $(unit_state vm@la) after the console sessions"
+ok "cowvm console: typed lines reach la's serial console and its answers come back; Ctrl-] leaves a terminal session"
 stop_vm la
 
 step "Base= of a VM with snapshots cannot change"
