@@ -151,12 +151,29 @@ static void sweep_trash(const Vm *vm) {
         }
 }
 
+/* The upper becomes `layer`, read-only from now on; the VM gets a new empty
+ * upper like it and an emptied work directory. */
+static int upper_to_layer(Vm *vm, const char *upper, const char *layer, const struct stat *st) {
+        _cleanup_free_ char *trash = NULL;
+        int r;
+
+        if (rename(upper, layer) < 0)
+                return log_error_errno(errno, "Failed to rename '%s' to '%s': %m", upper, layer);
+        r = make_dir_like(upper, st);
+        if (r >= 0)
+                r = make_trash(vm, &trash);
+        if (r >= 0)
+                r = renew_work(vm, trash);
+        if (trash)
+                (void) remove_tree(trash); /* the old work directory's contents */
+        return r;
+}
+
 /* A snapshot interrupted after the list named its layer but before the
  * upper was renamed to it: finish it. */
 static int complete_snapshot(Vm *vm) {
-        _cleanup_free_ char *layer = NULL, *upper = NULL, *trash = NULL;
+        _cleanup_free_ char *layer = NULL, *upper = NULL;
         struct stat st;
-        int r;
 
         if (vm->snaps.n == 0)
                 return 0;
@@ -168,14 +185,7 @@ static int complete_snapshot(Vm *vm) {
                 return 0;
         log_notice("VM %s: completing its interrupted snapshot '%s'.", vm->def->name,
                    vm->snaps.items[vm->snaps.n - 1].label);
-        if (rename(upper, layer) < 0)
-                return log_error_errno(errno, "Failed to rename '%s' to '%s': %m", upper, layer);
-        r = make_dir_like(upper, &st);
-        if (r >= 0)
-                r = make_trash(vm, &trash);
-        if (r >= 0)
-                r = renew_work(vm, trash);
-        return r;
+        return upper_to_layer(vm, upper, layer, &st);
 }
 
 static int vm_open_checked(const char *name, Vm *ret) {
@@ -206,8 +216,7 @@ static int check_options_fit(Vm *vm, unsigned num) {
 }
 
 static int snapshot_take(Vm *vm, const char *label_arg) {
-        _cleanup_free_ char *upper = state_path(vm, "upper"), *layers = state_path(vm, "layers"), *layer = NULL,
-                            *trash = NULL;
+        _cleanup_free_ char *upper = state_path(vm, "upper"), *layers = state_path(vm, "layers"), *layer = NULL;
         char label[SNAPSHOT_LABEL_MAX + 1];
         unsigned num = vm->snaps.n > 0 ? vm->snaps.items[vm->snaps.n - 1].num + 1 : 1;
         struct stat st;
@@ -243,19 +252,11 @@ static int snapshot_take(Vm *vm, const char *label_arg) {
                 r = snapshot_list_write(vm->def->layout.state_dir, &vm->snaps);
         if (r < 0)
                 return log_error_errno(r, "Failed to write '%s/snapshots': %m", vm->def->layout.state_dir);
-        if (rename(upper, layer) < 0)
-                return log_error_errno(errno, "Failed to rename '%s' to '%s': %m", upper, layer);
-        r = make_dir_like(upper, &st);
-        if (r >= 0)
-                r = make_trash(vm, &trash);
-        if (r >= 0)
-                r = renew_work(vm, trash);
+        r = upper_to_layer(vm, upper, layer, &st);
         if (r < 0)
                 return r;
         log_info("VM %s: snapshot '%s' is layer %s.", vm->def->name, label, layer);
-        r = reload_units();
-        (void) remove_tree(trash);
-        return r;
+        return reload_units();
 }
 
 int verb_snapshot(int argc, char *argv[]) {
