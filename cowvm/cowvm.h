@@ -26,8 +26,6 @@ typedef struct VmState VmState;
 int unit_active_state(const char *unit, char **ret);
 /* Whether anything of the VM's chain runs or its root is mounted. */
 int vm_is_running(const VmDefinition *d);
-/* systemctl daemon-reload, so that the mount unit has the new layers. */
-int reload_units(void);
 /* Runs ARGV, waits for it; its exit status, or < 0. */
 int run_command(char *const *argv);
 /* The bytes a tree takes on disk, not crossing mounts. */

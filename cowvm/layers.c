@@ -256,7 +256,7 @@ static int snapshot_take(Vm *vm, const char *label_arg) {
         if (r < 0)
                 return r;
         log_info("VM %s: snapshot '%s' is layer %s.", vm->def->name, label, layer);
-        return reload_units();
+        return 0;
 }
 
 int verb_snapshot(int argc, char *argv[]) {
@@ -363,12 +363,11 @@ static int reset_to(Vm *vm, size_t keep) {
                 if (r < 0)
                         return r;
         }
-        r = reload_units();
         /* The VM may start now; what was discarded goes meanwhile (a
          * later cowvm run on the VM deletes what an interruption left). */
         vm->lock_fd = safe_close(vm->lock_fd);
         (void) remove_tree_detached(trash);
-        return r;
+        return 0;
 }
 
 int verb_reset(int argc, char *argv[]) {
@@ -754,7 +753,6 @@ int verb_commit(int argc, char *argv[]) {
         if (r < 0)
                 return r;
         log_info("VM %s now runs over base '%s' ('%s' says Base=%s).", argv[1], argv[2], vm.def->path, argv[2]);
-        r = reload_units();
         (void) remove_tree(trash);
-        return r;
+        return 0;
 }

@@ -100,20 +100,6 @@ int vm_is_running(const VmDefinition *d) {
         return 0;
 }
 
-int reload_units(void) {
-        char *const argv[] = { (char *) "systemctl", (char *) "daemon-reload", NULL };
-        int r;
-
-        if (!have_systemd())
-                return 0;
-        r = run_command(argv);
-        if (r != 0)
-                return log_error_errno(r < 0 ? r : EIO,
-                                       "'systemctl daemon-reload' failed; run it before the VM's next start, or "
-                                       "its mount would still have the old layers (overlay-prepare refuses that).");
-        return 0;
-}
-
 static uint64_t usage_sum;
 
 static int add_usage(const char *path, const struct stat *st, int flag, struct FTW *ftw) {

@@ -383,7 +383,7 @@ static int write_all(int fd, const void *data, size_t size) {
 }
 
 /* What to write over an existing entry, or 0 when it already holds exactly
- * this: 1 to write, a negative errno to refuse. */
+ * this: 1 to write a new file, 2 to replace one, a negative errno to refuse. */
 static int existing_entry(int dir_fd, const char *name, const void *data, size_t size, mode_t *mode, uid_t *uid,
                           gid_t *gid, SafeWriteFlags flags) {
         struct stat st;
@@ -393,7 +393,7 @@ static int existing_entry(int dir_fd, const char *name, const void *data, size_t
         if (S_ISDIR(st.st_mode))
                 return -EISDIR;
         if (!S_ISREG(st.st_mode))
-                return 1;
+                return 2;
         /* Not from a file with other links: the guest may have hard-linked
          * some other file here to have us copy its owner and mode. And never
          * set-id bits. */
@@ -408,7 +408,7 @@ static int existing_entry(int dir_fd, const char *name, const void *data, size_t
         if (st.st_nlink == 1 && (st.st_mode & 07777) == (*mode & 07777) && st.st_uid == *uid && st.st_gid == *gid &&
             same_content(dir_fd, name, &st, data, size))
                 return 0;
-        return 1;
+        return 2;
 }
 
 /* A new file with a random name in dir_fd, never one that was there. */
@@ -427,7 +427,29 @@ static int create_temporary(int dir_fd, char tmp[static 32]) {
         }
 }
 
-static int fill_temporary(int fd, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid) {
+/* Set between safe_fs_sync_begin() and safe_fs_sync_end(). */
+static bool sync_batched = false;
+
+void safe_fs_sync_begin(void) {
+        sync_batched = true;
+}
+
+int safe_fs_sync_end(int fd) {
+        _cleanup_close_ int dir_fd = -EBADF;
+
+        sync_batched = false;
+        /* syncfs() wants an fd opened for real, not the O_PATH of a root. */
+        dir_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0)
+                return -errno;
+        return syncfs(dir_fd) < 0 ? -errno : 0;
+}
+
+static int sync_dir(int dir_fd) {
+        return sync_batched || fsync(dir_fd) >= 0 ? 0 : -errno;
+}
+
+static int fill_temporary(int fd, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid, bool replaces) {
         struct stat st;
         int r;
 
@@ -439,7 +461,11 @@ static int fill_temporary(int fd, const void *data, size_t size, mode_t mode, ui
         /* chown first: it would clear set-id bits set by a chmod before it. */
         if ((st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) < 0)
                 return -errno;
-        if (fchmod(fd, mode & 07777) < 0 || fsync(fd) < 0)
+        if (fchmod(fd, mode & 07777) < 0)
+                return -errno;
+        /* Before the rename, whatever is batched: a crash must leave the
+         * old content or the new one, never an empty file in its place. */
+        if ((replaces || !sync_batched) && fsync(fd) < 0)
                 return -errno;
         return 0;
 }
@@ -448,6 +474,7 @@ int safe_write_file_atomic_at(int root_fd, const char *path, const void *data, s
                               gid_t gid, SafeWriteFlags flags) {
         _cleanup_close_ int dir_fd = -EBADF, fd = -EBADF;
         _cleanup_free_ char *name = NULL;
+        bool replaces;
         char tmp[32];
         int r;
 
@@ -457,11 +484,12 @@ int safe_write_file_atomic_at(int root_fd, const char *path, const void *data, s
         r = existing_entry(dir_fd, name, data, size, &mode, &uid, &gid, flags);
         if (r <= 0)
                 return r;
+        replaces = r == 2;
 
         fd = create_temporary(dir_fd, tmp);
         if (fd < 0)
                 return fd;
-        r = fill_temporary(fd, data, size, mode, uid, gid);
+        r = fill_temporary(fd, data, size, mode, uid, gid, replaces);
         /* rename() replaces the directory entry: a symlink or hard link that
          * was there is unlinked, the file it pointed to is not touched. */
         if (r >= 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
@@ -470,9 +498,8 @@ int safe_write_file_atomic_at(int root_fd, const char *path, const void *data, s
                 (void) unlinkat(dir_fd, tmp, 0);
                 return r;
         }
-        if (fsync(dir_fd) < 0)
-                return -errno;
-        return 1;
+        r = sync_dir(dir_fd);
+        return r < 0 ? r : 1;
 }
 
 int safe_symlink_atomic_at(int root_fd, const char *target, const char *path) {
@@ -516,9 +543,8 @@ int safe_symlink_atomic_at(int root_fd, const char *target, const char *path) {
                 (void) unlinkat(dir_fd, tmp, 0);
                 return r;
         }
-        if (fsync(dir_fd) < 0)
-                return -errno;
-        return 1;
+        r = sync_dir(dir_fd);
+        return r < 0 ? r : 1;
 }
 
 int safe_unlink_at(int root_fd, const char *path) {
@@ -537,9 +563,8 @@ int safe_unlink_at(int root_fd, const char *path) {
                 /* POSIX allows EPERM for a directory; Linux says EISDIR. */
                 return -errno;
         }
-        if (fsync(dir_fd) < 0)
-                return -errno;
-        return 1;
+        r = sync_dir(dir_fd);
+        return r < 0 ? r : 1;
 }
 
 const char *safe_fs_error_explain(int error) {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /*
- * ch-launch NAME: the ExecStart= of vm@NAME.service (Type=notify). Starts the
- * hypervisor for the VM NAME and supervises it until it exits:
+ * ch-launch NAME: the ExecStart= of vm@NAME.service (Type=notify). Writes the
+ * guest's configuration into its root (inject.h, as config-inject(8) does),
+ * starts the hypervisor for the VM NAME and supervises it until it exits:
  *   - READY=1 when the VM is up as ReadyOn= defines it (vmm: the hypervisor
  *     runs it; guest: the guest wrote READY=1 to its first virtio console);
  *   - every line of the guest's serial console into the journal, and a
@@ -38,10 +39,12 @@
 #include "accel.h"
 #include "backend.h"
 #include "channel.h"
+#include "config.h"
 #include "child.h"
 #include "console.h"
 #include "guest-channel.h"
 #include "host-setup.h"
+#include "inject.h"
 #include "journal-forward.h"
 #include "log.h"
 #include "machine-register.h"
@@ -95,7 +98,7 @@ typedef struct Launch {
         Channel hv_stderr;  /* the hypervisor's stderr */
         JournalForward journal;
 
-        sd_event_source *stop_timer, *kill_timer, *button_timer;
+        sd_event_source *stop_timer, *kill_timer, *button_timer, *start_timer;
         usec_t stop_timeout;
 
         bool vmm_running, ready, guest_reported_ready, stopping, forced;
@@ -204,6 +207,47 @@ static const GuestChannelOps guest_ops = {
         .congested = guest_congested,
 };
 
+/* ---- the definition's timeouts -------------------------------------------- */
+
+/* vm@.service carries the default timeouts; the definition's own are
+ * applied from here, so that a new or edited one needs no daemon-reload: a
+ * longer one (or 0, no limit) through EXTEND_TIMEOUT_USEC=, which moves
+ * systemd's deadline for the current phase (start or stop), a shorter one
+ * by ch-launch's own deadline (start) or its hard stop (stop_timeout_pick()). */
+#define UNIT_TIMEOUT_START (COWVM_DEFAULT_TIMEOUT_START_SEC * USEC_PER_SEC)
+#define UNIT_TIMEOUT_STOP (COWVM_DEFAULT_TIMEOUT_STOP_SEC * USEC_PER_SEC)
+/* "No limit" as far as systemd is concerned: a century. */
+#define TIMEOUT_NONE (100ULL * 365 * 24 * 3600 * USEC_PER_SEC)
+
+static void extend_unit_timeout(usec_t wanted, usec_t unit_default) {
+        if (wanted == USEC_UNSET || (wanted != 0 && wanted <= unit_default))
+                return;
+        (void) sd_notifyf(false, "EXTEND_TIMEOUT_USEC=%llu", (unsigned long long) (wanted == 0 ? TIMEOUT_NONE : wanted));
+}
+
+static void launch_fail(Launch *l, const char *reason);
+
+static int start_timer_fired(sd_event_source *s, uint64_t usec, void *userdata) {
+        Launch *l = userdata;
+        char t[64], why[384];
+
+        if (l->ready || l->stopping)
+                return 0;
+        (void) snprintf(why, sizeof why, "The VM was not ready within TimeoutStartSec=%s (%s); stopping it.",
+                        format_timespan_unit(t, sizeof t, l->def->timeout_start_usec), l->def->path);
+        launch_fail(l, why);
+        return 0;
+}
+
+static int apply_start_timeout(Launch *l) {
+        usec_t t = l->def->timeout_start_usec;
+
+        extend_unit_timeout(t, UNIT_TIMEOUT_START);
+        if (t == USEC_UNSET || t == 0 || t >= UNIT_TIMEOUT_START)
+                return 0;
+        return sd_event_add_time_relative(l->event, &l->start_timer, CLOCK_MONOTONIC, t, 0, start_timer_fired, l);
+}
+
 /* ---- stopping ------------------------------------------------------------ */
 
 static int kill_timer_fired(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -268,6 +312,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
                 return 0;
         }
         l->stopping = true;
+        extend_unit_timeout(l->def->timeout_stop_usec, UNIT_TIMEOUT_STOP);
 
         if (!l->ready)
                 log_warning("Stop requested before the VM was ready: %s.",
@@ -667,6 +712,7 @@ static void launch_done(Launch *l) {
         sd_event_source_disable_unref(l->stop_timer);
         sd_event_source_disable_unref(l->button_timer);
         sd_event_source_disable_unref(l->kill_timer);
+        sd_event_source_disable_unref(l->start_timer);
         guest_channel_done(&l->guest);
         channel_close(&l->hv_stderr);
         console_done(&l->console);
@@ -721,6 +767,13 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return r;
         r = vm_boot_resolve(l.def);
+        if (r < 0)
+                return r;
+        r = apply_start_timeout(&l);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the start timeout: %m");
+        /* The guest's configuration first: what config-inject(8) does. */
+        r = inject_vm(l.def);
         if (r < 0)
                 return r;
         if ((r = launch_pick(&l)) < 0 || (r = launch_paths(&l)) < 0 || (r = launch_cmdline(&l)) < 0 ||

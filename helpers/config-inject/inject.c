@@ -8,6 +8,7 @@
 #include "inject-internal.h"
 #include "log.h"
 #include "macro.h"
+#include "safe-fs.h"
 
 int inject_read_text(const InjectContext *c, const char *path, size_t max, bool missing_ok, char **ret,
                      struct stat *ret_st) {
@@ -81,4 +82,44 @@ int inject_all(const InjectContext *c) {
                         ret = r;
         }
         return ret;
+}
+
+int inject_vm(const VmDefinition *d) {
+        _cleanup_close_ int root_fd = -EBADF, base_fd = -EBADF;
+        int r, k;
+
+        r = safe_fs_open_root(d->layout.root_dir, &root_fd);
+        if (r == -ENOSYS)
+                return log_error_errno(r, "Cannot configure VM '%s': %s.", d->name, safe_fs_error_explain(r));
+        if (r < 0)
+                return log_error_errno(r, "Failed to open the root of VM '%s' at '%s': %m", d->name,
+                                       d->layout.root_dir);
+
+        r = inject_verify_overlay(root_fd, d);
+        if (r < 0)
+                return r;
+
+        /* Only to recognize host keys that came with the base; optional. */
+        r = safe_fs_open_root(d->base_dir, &base_fd);
+        if (r < 0)
+                log_warning_errno(r, "Failed to open the base '%s', SSH host keys are left alone: %m", d->base_dir);
+
+        InjectContext c = {
+                .root = { .fd = root_fd, .path = d->layout.root_dir, .label = INJECT_ROOT_LABEL },
+                .base_fd = base_fd,
+                .def = d,
+                .owner_uid = 0,
+                .owner_gid = 0,
+        };
+        /* One syncfs of the upper layer's file system for all the files. */
+        safe_fs_sync_begin();
+        r = inject_all(&c);
+        k = safe_fs_sync_end(root_fd);
+        if (k < 0 && r >= 0)
+                r = log_error_errno(k, "Failed to sync the root of VM '%s': %m", d->name);
+        if (r < 0)
+                return log_error_errno(r, "Failed to configure VM '%s' (see above); not starting it.", d->name);
+
+        log_info("Configured VM '%s' in %s.", d->name, d->layout.root_dir);
+        return 0;
 }

@@ -51,6 +51,11 @@ int inject_cloud_init(const InjectContext *c);
  * problem); returns the first error. */
 int inject_all(const InjectContext *c);
 
+/* The whole of config-inject: checks that the VM's root is its overlay,
+ * runs every writer on it and syncs what they wrote. Logs every problem;
+ * run by ch-launch before it starts the hypervisor, and by config-inject(8). */
+int inject_vm(const VmDefinition *d);
+
 /* Checks that `root_fd` (an fd of d->layout.root_dir) is the root of an overlay
  * mounted at d->layout.root_dir whose upperdir is d->layout.upper_dir. Logs and returns
  * -EMEDIUMTYPE if not. */

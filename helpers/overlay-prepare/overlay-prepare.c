@@ -1,27 +1,33 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /*
- * overlay-prepare start|stop NAME
+ * overlay-prepare start|mount|umount|stop NAME
  *
- * Run by overlay-prepare@NAME.service around the VM's overlay mount:
+ * Run by overlay-prepare@NAME.service, which stands for the VM's root:
  *
- * start  (before the mount) checks that the base can boot, creates the
- *        upper layer on first start, makes sure it sits on a filesystem
- *        overlayfs can use, refuses a base that changed since the VM was
- *        created, and refuses to stack on whatever is already mounted at
- *        the VM's root. For Ephemeral=yes VMs the upper layer is a fresh
- *        tmpfs.
+ * start  checks that the base can boot, creates the upper layer on first
+ *        start, makes sure it sits on a filesystem overlayfs can use,
+ *        refuses a base that changed since the VM was created, and refuses
+ *        to stack on whatever is already mounted at the VM's root.
  *        On btrfs the VM's state directory is a subvolume of its own, whose
  *        qgroup limit is DiskSize=; a start is refused when the file system
- *        of the upper layer has less than MinFreeSpace= left.
- * stop   (after the unmount) removes the VM's runtime directories and, for
- *        ephemeral VMs, their tmpfs. It only ever rmdir()s: if the overlay is
- *        somehow still mounted, nothing below it can be touched.
+ *        of the upper layer has less than MinFreeSpace= left. It sets the
+ *        VM's resource limits on its units (unit-limits.h).
+ * mount  (after start) mounts the VM's root, in PID 1's mount namespace:
+ *        the overlay of the upper layer over the base's layers, as the
+ *        definition says now; for Ephemeral=yes VMs first a fresh tmpfs
+ *        for the upper layer. systemd sees the mount (a mount unit of its
+ *        own making, run-cowvm-NAME-root.mount), orders virtiofsd@NAME
+ *        after it (RequiresMountsFor=) and unmounts it at shutdown.
+ * umount (at stop) unmounts the root and the ephemeral tmpfs.
+ * stop   (after umount) removes the VM's runtime directories. It only ever
+ *        rmdir()s: if the overlay is somehow still mounted, nothing below it
+ *        can be touched.
  *
- * mount-ephemeral, umount-ephemeral: the tmpfs of an Ephemeral=yes VM alone
- * (nothing for other VMs). The unit runs these two outside its mount
- * namespace, before start and before stop, so that the tmpfs is the host's,
- * where PID 1 mounts the overlay; start and stop then find it there.
+ * start runs confined; mount and umount alone run outside the unit's
+ * sandbox, since only a mount in PID 1's namespace is seen by everyone.
+ * Done here rather than by a mount unit, the mount needs no unit file, and
+ * so no daemon-reload for a new or edited definition.
  *
  * The upper layer is the VM's disk: nothing here deletes from it.
  */
@@ -40,6 +46,7 @@
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <libmount.h>
 
 #include "disk-limit.h"
 #include "layer-chain.h"
@@ -52,7 +59,7 @@
 #include "base-record.h"
 #include "safe-fs.h"
 #include "strv.h"
-#include "unit-name.h"
+#include "unit-limits.h"
 #include "vm-boot.h"
 #include "vm-definition.h"
 #include "vm-layout.h"
@@ -209,35 +216,6 @@ static int open_in_base_chain(const VmDefinition *d, int base_fd, const char *pa
         if (r < 0)
                 return r;
         return open(found, O_PATH | O_CLOEXEC);
-}
-
-/* cowvm(1) changes the chain while the VM is stopped and then has systemd
- * regenerate the mount unit; a unit still carrying the old lowerdir would
- * mount another tree under the upper. */
-static int check_mount_unit_current(const VmDefinition *d) {
-        _cleanup_free_ char *unit = NULL, *path = NULL, *options = NULL, *data = NULL, *line = NULL;
-        _cleanup_close_ int dir_fd = -EBADF;
-        size_t size;
-        int r;
-
-        if (unit_name_from_path(d->layout.root_dir, ".mount", &unit) < 0 || overlay_mount_options(d, &options) < 0 ||
-            asprintf(&line, "\nOptions=%s\n", options) < 0)
-                return log_oom();
-        if (strpbrk(options, "%\\"))
-                return 0; /* escaped in the unit: not comparable as text */
-        dir_fd = open("/run/systemd/generator", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (dir_fd < 0)
-                return 0;
-        r = safe_read_file_at(dir_fd, unit, 1024 * 1024, &data, &size, NULL);
-        if (r < 0)
-                return 0; /* not generated (run by hand): nothing to compare */
-        if (strstr(data, line))
-                return 0;
-        return log_error_errno(ESTALE,
-                               "The mount unit %s does not have the current layers of VM '%s' (they changed since "
-                               "systemd last read the definitions). Run 'systemctl daemon-reload', then start the "
-                               "VM again.",
-                               unit, d->name);
 }
 
 /* cowvm(1) holds this lock while it moves the VM's layers. */
@@ -513,25 +491,6 @@ static int mount_ephemeral_tmpfs(const VmDefinition *d, const char *dir) {
         return 0;
 }
 
-/* The unit mounts it beforehand (mount-ephemeral), outside the mount
- * namespace start runs in: a tmpfs mounted here would be seen by no one else.
- * Run by hand, start mounts it itself. */
-static int ensure_ephemeral_tmpfs(const VmDefinition *d, const char *dir) {
-        _cleanup_(mount_info_done) MountInfo m = {};
-        int r;
-
-        r = mount_find(dir, &m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to read the mount table: %m");
-        if (r == 0)
-                return mount_ephemeral_tmpfs(d, dir);
-        if (!streq(m.fstype, "tmpfs"))
-                return log_error_errno(SYNTHETIC_ERRNO(EBUSY),
-                                       "'%s' is not the tmpfs of ephemeral VM '%s' but %s from '%s'.", dir, d->name,
-                                       m.fstype, m.source);
-        return 0;
-}
-
 /* ---- the disk limit and the host's reserve ------------------------------ */
 
 static const char *fs_name(int64_t f_type, char *buf, size_t size) {
@@ -716,24 +675,6 @@ static int refuse_existing_mount(const VmDefinition *d) {
                                d->layout.root_dir, m.fstype, m.source, d->name);
 }
 
-static int start_ephemeral(const VmDefinition *d, int base_fd) {
-        bool created = false;
-        int r;
-
-        r = ensure_ephemeral_tmpfs(d, d->layout.ephemeral_dir);
-        if (r < 0)
-                return r;
-        r = make_upper_dirs(d, base_fd, d->layout.ephemeral_dir, &created);
-        if (r < 0)
-                return r;
-        r = check_upper_fs(d);
-        if (r < 0)
-                return r;
-        log_info("VM '%s': fresh ephemeral upper layer on tmpfs at '%s' over base '%s'.", d->name,
-                 d->layout.ephemeral_dir, d->base_dir);
-        return 0;
-}
-
 static int start_persistent(const VmDefinition *d, int base_fd) {
         _cleanup_close_ int state_fd = -EBADF, lock_fd = -EBADF;
         bool created = false;
@@ -743,9 +684,6 @@ static int start_persistent(const VmDefinition *d, int base_fd) {
         if (r < 0)
                 return r;
         r = lock_state_dir(d, &lock_fd);
-        if (r < 0)
-                return r;
-        r = check_mount_unit_current(d);
         if (r < 0)
                 return r;
         r = check_free_space(d);
@@ -789,7 +727,12 @@ static int verb_start(const char *name) {
         if (r < 0)
                 return r;
 
-        return d->ephemeral ? start_ephemeral(d, base_fd) : start_persistent(d, base_fd);
+        if (!d->ephemeral) {
+                r = start_persistent(d, base_fd);
+                if (r < 0)
+                        return r;
+        }
+        return unit_limits_apply(d);
 }
 
 static int remove_dir_if_empty(const char *path) {
@@ -862,38 +805,99 @@ static int join_pid1_mount_namespace(void) {
         return 0;
 }
 
-static int verb_umount_ephemeral(const char *name) {
-        _cleanup_(vm_layout_done) VmLayout l = {};
-        int r;
+/* The overlay with the options overlay_mount_options() gives, which are
+ * mount(8)'s: libmount splits off the generic flags (nosuid, nodev) from
+ * what overlayfs itself parses. */
+static int mount_overlay_root(const VmDefinition *d) {
+        _cleanup_free_ char *options = NULL, *vfs = NULL, *fs = NULL;
+        unsigned long flags = 0;
 
-        r = join_pid1_mount_namespace();
-        if (r < 0)
-                return r;
-        r = layout_unmounted(name, &l);
-        if (r < 0)
-                return r;
-        return umount_ephemeral(name, l.ephemeral_dir);
+        if (overlay_mount_options(d, &options) < 0 ||
+            mnt_split_optstr(options, NULL, &vfs, &fs, 0, 0) < 0 ||
+            mnt_optstr_get_flags(vfs, &flags, mnt_get_builtin_optmap(MNT_LINUX_MAP)) < 0)
+                return log_oom();
+        if (mount("overlay", d->layout.root_dir, "overlay", flags, fs) < 0)
+                return log_error_errno(errno, "Failed to mount the root of VM '%s' at '%s' (overlay %s): %m",
+                                       d->name, d->layout.root_dir, options);
+        return 0;
 }
 
-static int verb_mount_ephemeral(const char *name) {
+static int mount_ephemeral_upper(const VmDefinition *d) {
+        _cleanup_close_ int base_fd = -EBADF;
+        bool created = false;
+        int r;
+
+        r = safe_fs_open_root(d->base_dir, &base_fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open base '%s' of VM '%s': %m", d->base_dir, d->name);
+        r = mount_ephemeral_tmpfs(d, d->layout.ephemeral_dir);
+        if (r < 0)
+                return r;
+        r = make_upper_dirs(d, base_fd, d->layout.ephemeral_dir, &created);
+        if (r >= 0)
+                r = check_upper_fs(d);
+        if (r < 0)
+                (void) umount2(d->layout.ephemeral_dir, MNT_DETACH);
+        return r;
+}
+
+static int verb_mount(const char *name) {
         _cleanup_vm_definition_free_ VmDefinition *d = NULL;
         int r;
 
         r = vm_definition_load(name, &d);
         if (r < 0)
                 return r;
-        if (!d->ephemeral)
-                return 0;
         r = join_pid1_mount_namespace();
         if (r < 0)
                 return r;
-        /* Not over a root still mounted from an earlier start: start says so. */
-        r = mount_find(d->layout.root_dir, NULL);
+        /* start checked this already, but in its own mount namespace. */
+        r = refuse_existing_mount(d);
+        if (r < 0)
+                return r;
+        r = mkdir_parents_and(d->layout.root_dir, 0755, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create '%s': %m", d->layout.root_dir);
+        if (d->ephemeral) {
+                r = mount_ephemeral_upper(d);
+                if (r < 0)
+                        return r;
+        }
+        r = mount_overlay_root(d);
+        if (r < 0) {
+                if (d->ephemeral)
+                        (void) umount2(d->layout.ephemeral_dir, MNT_DETACH);
+                return r;
+        }
+        if (d->ephemeral)
+                log_info("VM '%s': fresh ephemeral upper layer on tmpfs at '%s' over base '%s'.", d->name,
+                         d->layout.ephemeral_dir, d->base_dir);
+        return 0;
+}
+
+/* Unmounts the root, then the ephemeral tmpfs under it. A root that is busy
+ * stays mounted, and so does everything under it: stop then leaves the
+ * runtime directory alone, and the next start says what to do. */
+static int verb_umount(const char *name) {
+        _cleanup_(vm_layout_done) VmLayout l = {};
+        int r;
+
+        if (!vm_name_is_valid(name))
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "'%s' is not a valid VM name.", name);
+        if (vm_layout_make(name, false, &l) < 0)
+                return log_oom();
+        r = join_pid1_mount_namespace();
+        if (r < 0)
+                return r;
+        r = mount_find(l.root_dir, NULL);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the mount table: %m");
-        if (r > 0)
-                return 0;
-        return mount_ephemeral_tmpfs(d, d->layout.ephemeral_dir);
+        if (r > 0 && umount2(l.root_dir, 0) < 0)
+                return log_error_errno(errno,
+                                       "Failed to unmount the root of VM '%s' at '%s': %m. Find what keeps it "
+                                       "busy with 'fuser -vm %s'.",
+                                       name, l.root_dir, l.root_dir);
+        return umount_ephemeral(name, l.ephemeral_dir);
 }
 
 /* Works from the name alone: the definition may be gone or broken by now,
@@ -937,8 +941,8 @@ static int run(int argc, char *argv[]) {
         } verbs[] = {
                 { "start", verb_start },
                 { "stop", verb_stop },
-                { "mount-ephemeral", verb_mount_ephemeral },
-                { "umount-ephemeral", verb_umount_ephemeral },
+                { "mount", verb_mount },
+                { "umount", verb_umount },
                 { "base-users", verb_base_users },
         };
 
@@ -946,7 +950,7 @@ static int run(int argc, char *argv[]) {
                 if (streq(argv[1], verbs[i].verb))
                         return verbs[i].run(argv[2]);
         return log_error_errno(SYNTHETIC_ERRNO(EINVAL),
-                               "Usage: overlay-prepare start|stop|mount-ephemeral|umount-ephemeral NAME, or "
+                               "Usage: overlay-prepare start|mount|umount|stop NAME, or "
                                "overlay-prepare base-users DIR");
 }
 
