@@ -66,7 +66,8 @@ static int generate_entry(int dir_fd, const char *dir, const VmDefinitionEntry *
         if (r < 0) {
                 _cleanup_free_ char *summary = NULL;
 
-                if (asprintf(&summary, "VM '%s' cannot start: its definition '%s' was rejected.", e->name, e->path) < 0)
+                if (asprintf(&summary, "VM '%s' cannot start: its definition '%s' was rejected.", e->name, e->path) <
+                    0)
                         return log_oom();
                 log_group_end(LOG_ERR, summary);
                 return 0;

@@ -12,10 +12,10 @@
  * runtime), so a new or edited definition needs no daemon-reload.
  */
 typedef struct UnitLimits {
-        uint64_t memory_max;      /* bytes; UINT64_MAX: infinity */
+        uint64_t memory_max; /* bytes; UINT64_MAX: infinity */
         uint64_t tasks_max;
         uint64_t cpu_weight;
-        uint64_t cpu_quota_usec;  /* per second; UINT64_MAX: no quota */
+        uint64_t cpu_quota_usec; /* per second; UINT64_MAX: no quota */
 } UnitLimits;
 
 typedef struct VmLimits {

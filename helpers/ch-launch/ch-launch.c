@@ -222,7 +222,8 @@ static const GuestChannelOps guest_ops = {
 static void extend_unit_timeout(usec_t wanted, usec_t unit_default) {
         if (wanted == USEC_UNSET || (wanted != 0 && wanted <= unit_default))
                 return;
-        (void) sd_notifyf(false, "EXTEND_TIMEOUT_USEC=%llu", (unsigned long long) (wanted == 0 ? TIMEOUT_NONE : wanted));
+        (void) sd_notifyf(false, "EXTEND_TIMEOUT_USEC=%llu",
+                          (unsigned long long) (wanted == 0 ? TIMEOUT_NONE : wanted));
 }
 
 static void launch_fail(Launch *l, const char *reason);

@@ -787,12 +787,16 @@ static int layout_unmounted(const char *name, VmLayout *ret) {
 }
 
 /* The unit's "+" commands still get a mount namespace of their own (systemd
- * sets one up for PrivateTmp= and the like even for them): the tmpfs must be
- * mounted in PID 1's, where the overlay over it is mounted. */
+ * sets one up for PrivateTmp= and the like even for them): the root must be
+ * mounted in PID 1's, where everyone sees it. Run by hand (no
+ * $INVOCATION_ID, which systemd gives every process of a unit), it mounts
+ * where its caller is, as mount(8) would. */
 static int join_pid1_mount_namespace(void) {
         _cleanup_close_ int fd = -EBADF;
         struct stat self, pid1;
 
+        if (!getenv("INVOCATION_ID"))
+                return 0;
         if (stat("/proc/self/ns/mnt", &self) < 0 || stat("/proc/1/ns/mnt", &pid1) < 0)
                 return log_error_errno(errno, "Failed to find the mount namespace of PID 1: %m");
         if (self.st_ino == pid1.st_ino && self.st_dev == pid1.st_dev)
@@ -812,13 +816,12 @@ static int mount_overlay_root(const VmDefinition *d) {
         _cleanup_free_ char *options = NULL, *vfs = NULL, *fs = NULL;
         unsigned long flags = 0;
 
-        if (overlay_mount_options(d, &options) < 0 ||
-            mnt_split_optstr(options, NULL, &vfs, &fs, 0, 0) < 0 ||
+        if (overlay_mount_options(d, &options) < 0 || mnt_split_optstr(options, NULL, &vfs, &fs, 0, 0) < 0 ||
             mnt_optstr_get_flags(vfs, &flags, mnt_get_builtin_optmap(MNT_LINUX_MAP)) < 0)
                 return log_oom();
         if (mount("overlay", d->layout.root_dir, "overlay", flags, fs) < 0)
-                return log_error_errno(errno, "Failed to mount the root of VM '%s' at '%s' (overlay %s): %m",
-                                       d->name, d->layout.root_dir, options);
+                return log_error_errno(errno, "Failed to mount the root of VM '%s' at '%s' (overlay %s): %m", d->name,
+                                       d->layout.root_dir, options);
         return 0;
 }
 
@@ -939,19 +942,18 @@ static int run(int argc, char *argv[]) {
                 const char *verb;
                 int (*run)(const char *name);
         } verbs[] = {
-                { "start", verb_start },
-                { "stop", verb_stop },
-                { "mount", verb_mount },
-                { "umount", verb_umount },
-                { "base-users", verb_base_users },
+                { "start", verb_start },           /* confined */
+                { "mount", verb_mount },           /* in PID 1's mount namespace */
+                { "umount", verb_umount },         /* in PID 1's mount namespace */
+                { "stop", verb_stop },             /* confined */
+                { "base-users", verb_base_users }, /* for cowvm-mkbase */
         };
 
         for (size_t i = 0; argc == 3 && i < ELEMENTSOF(verbs); i++)
                 if (streq(argv[1], verbs[i].verb))
                         return verbs[i].run(argv[2]);
-        return log_error_errno(SYNTHETIC_ERRNO(EINVAL),
-                               "Usage: overlay-prepare start|mount|umount|stop NAME, or "
-                               "overlay-prepare base-users DIR");
+        return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "Usage: overlay-prepare start|mount|umount|stop NAME, or "
+                                                        "overlay-prepare base-users DIR");
 }
 
 DEFINE_MAIN_FUNCTION("overlay-prepare", LOG_TARGET_CONSOLE, run);

@@ -35,10 +35,9 @@ static int set_unit_limits(sd_bus *bus, const char *unit, const UnitLimits *l) {
         int r;
 
         r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                               "org.freedesktop.systemd1.Manager", "SetUnitProperties", &error, NULL, "sba(sv)",
-                               unit, /* runtime= */ 1, 4, "MemoryMax", "t", l->memory_max, "TasksMax", "t",
-                               l->tasks_max, "CPUWeight", "t", l->cpu_weight, "CPUQuotaPerSecUSec", "t",
-                               l->cpu_quota_usec);
+                               "org.freedesktop.systemd1.Manager", "SetUnitProperties", &error, NULL, "sba(sv)", unit,
+                               /* runtime= */ 1, 4, "MemoryMax", "t", l->memory_max, "TasksMax", "t", l->tasks_max,
+                               "CPUWeight", "t", l->cpu_weight, "CPUQuotaPerSecUSec", "t", l->cpu_quota_usec);
         if (r < 0)
                 return log_error_errno(r, "Failed to set the resource limits of %s: %s", unit,
                                        error.message ?: strerror(-r));

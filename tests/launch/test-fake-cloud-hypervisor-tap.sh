@@ -28,12 +28,13 @@ CH_LAUNCH=$BUILD/helpers/ch-launch/ch-launch
 [ -x "$CH_LAUNCH" ] || fail "$CH_LAUNCH not built"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/cowvm-test-tap.XXXXXX")
-trap 'rm -rf -- "$T"' EXIT
+trap 'umount "$T/run/tapvm/root" 2>/dev/null; rm -rf -- "$T"' EXIT
 # The fake runs as the VM's own uid: it must reach itself and its output.
 chmod 0755 "$T"
-mkdir -p "$T/defs" "$T/base/boot" "$T/run/tapvm/vmm" "$T/out"
+mkdir -p "$T/defs" "$T/base/boot" "$T/base/sbin" "$T/run/tapvm/vmm" "$T/out"
 chmod 1777 "$T/out"
 : >"$T/base/boot/vmlinuz"
+cp /bin/true "$T/base/sbin/init"
 # What ch-launch hands CH as virtiofsd's socket (opened O_PATH, chowned).
 : >"$T/run/tapvm/virtiofsd.sock"
 
@@ -61,6 +62,11 @@ EOF
 
 export COWVM_DEFINITION_PATH=$T/defs COWVM_STATE_DIR=$T/state COWVM_RUNTIME_DIR=$T/run COWVM_LOG_TARGET=console
 export COWVM_CLOUD_HYPERVISOR=$T/fake-ch COWVM_ACCEL=kvm FAKE_OUT=$T/out/ch COWVM_JOURNAL_SOCKET=$T/no-journal
+# ch-launch configures the guest in its root first: the VM's real overlay,
+# mounted as overlay-prepare@ does (in this test's mount namespace).
+"$BUILD/helpers/overlay-prepare/overlay-prepare" start tapvm >"$T/log" 2>&1 &&
+        "$BUILD/helpers/overlay-prepare/overlay-prepare" mount tapvm >>"$T/log" 2>&1 ||
+        fail "cannot mount the root of tapvm: $(cat "$T/log")"
 if "$CH_LAUNCH" tapvm >"$T/log" 2>&1; then
         fail "ch-launch succeeded although the hypervisor exited 3"
 fi
