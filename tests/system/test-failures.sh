@@ -81,11 +81,14 @@ fi
 for v in good chg; do
         [ "$(unit_state "vm@$v")" = active ] || fail "vm@$v is $(unit_state "vm@$v"), the bad definition beside it stopped it: $(status_of "$v")"
 done
-[ "$(unit_state vm@bad)" = failed ] || fail "vm@bad is $(unit_state vm@bad), not failed"
-[ "$(C systemctl show -P Result vm@bad)" = exit-code ] || fail "vm@bad did not fail on its definition"
+# The first unit of its chain, which reads the definition, is the one that
+# failed; vm@bad did not start (a failed dependency) and shows why.
+[ "$(unit_state vm@bad)" != active ] || fail "vm@bad is active"
+[ "$(unit_state overlay-prepare@bad)" = failed ] || fail "overlay-prepare@bad is $(unit_state overlay-prepare@bad), not failed"
+[ "$(C systemctl show -P Result overlay-prepare@bad)" = exit-code ] || fail "overlay-prepare@bad did not fail on the definition"
 says bad "/etc/cowvm/bad.vm:$bad_line:" "CPUs=lots"
 wait_vm_gone bad
-ok "malformed definition: vm@good and vm@chg run, vm@bad failed naming /etc/cowvm/bad.vm:$bad_line and CPUs= ($(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')s for the three)"
+ok "malformed definition: vm@good and vm@chg run, vm@bad did not start, naming /etc/cowvm/bad.vm:$bad_line and CPUs= ($(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')s for the three)"
 
 # --- a missing base --------------------------------------------------------------
 vm_define nobase "${GUEST[@]}"
