@@ -12,7 +12,8 @@
  *                                      virtiofsd socket; its slice; timeouts
  *   virtiofsd@NAME.service.d/50-cowvm.conf   its slice
  *   machines.target.wants/vm@NAME.service   with Autostart=yes
- *   the network's units, with Bridge= (network-units.c)
+ *
+ * Nothing of the network: cowvm-network makes a VM's forwards at its start.
  *
  * It writes nothing else anywhere, talks to nobody, and one bad file costs
  * only that VM: the problem is logged (to /dev/kmsg) and the run goes on.
@@ -29,7 +30,6 @@
 #include "disk-limit.h"
 #include "log.h"
 #include "main-func.h"
-#include "network-units.h"
 #include "overlay-util.h"
 #include "path-util.h"
 #include "strv.h"
@@ -267,9 +267,6 @@ static int generate_vm(int dir_fd, const char *dir, const VmDefinition *d) {
         if (r < 0)
                 return r;
         r = write_virtiofsd_dropin(dir_fd, dir, d, slice);
-        if (r < 0)
-                return r;
-        r = generate_network_units(dir_fd, dir, d);
         if (r < 0)
                 return r;
         if (d->autostart) {
