@@ -2,18 +2,22 @@
 
 /*
  * cowvm-network start|stop NAME: the host side of a VM's address, run by
- * vm@NAME.service before the VM starts and after it ended (the generator
- * adds it to VMs with a [Network] Bridge=), with root's full privileges:
- * it writes networkd's runtime configuration, which vm@'s sandbox cannot.
+ * every vm@NAME.service before the VM starts and after it ended, with root's
+ * full privileges: it writes networkd's runtime configuration, which vm@'s
+ * sandbox cannot, and asks PID 1 for units.
  *
- * start: on the default network (Bridge=cowvm0, no Address=) it picks the
- *        VM's address (lease_pick()), hands it to systemd-networkd's DHCP
- *        server as a static lease for the VM's MAC (a drop-in of
- *        80-cowvm0.network in /run/systemd/network, then a reload), and
- *        writes /run/cowvm/NAME/address (for ch-launch's status and for
- *        whoever lists VMs) and network.env (for the Forward= proxies).
- *        It refuses a Forward= whose host port another VM or program holds.
- * stop:  removes all of that again.
+ * start: the first step of a VM's start: an undefined VM or a rejected
+ *        definition fails here, saying where it looked or why. Without a
+ *        [Network] Bridge= it does nothing more. On the default network
+ *        (Bridge=cowvm0, no Address=) it picks the VM's address
+ *        (lease_pick()), hands it to systemd-networkd's DHCP server as a
+ *        static lease for the VM's MAC (a drop-in of 80-cowvm0.network in
+ *        /run/systemd/network, then a reload), and writes
+ *        /run/cowvm/NAME/address (for ch-launch's status and for whoever
+ *        lists VMs). It refuses a Forward= whose host port another VM or
+ *        program holds, then creates the forwards' units (forward-units.c).
+ * stop:  removes the lease and the files again; the forwards' units go
+ *        with vm@NAME by themselves.
  */
 
 #include <arpa/inet.h>
@@ -33,9 +37,11 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "forward-units.h"
 #include "log.h"
 #include "main-func.h"
 #include "path-util.h"
+#include "safe-fs.h"
 #include "strv.h"
 #include "vm-definition.h"
 #include "vm-network.h"
@@ -125,28 +131,17 @@ static int running_addresses(const char *self, struct in_addr **ret, size_t *ret
         return 0;
 }
 
-/* Written under a temporary name and renamed: readers see all or nothing. */
-static int write_file(const char *path, const char *content) {
-        _cleanup_free_ char *tmp = NULL;
-        _cleanup_fclose_ FILE *f = NULL;
+/* DIR/NAME replaced atomically (safe-fs): readers see all or nothing. */
+static int write_file(const char *dir, const char *name, const char *content) {
+        _cleanup_close_ int dir_fd = -EBADF;
+        int r;
 
-        if (asprintf(&tmp, "%s.tmp", path) < 0)
-                return log_oom();
-        f = fopen(tmp, "wex");
-        if (!f && errno == EEXIST && unlink(tmp) >= 0)
-                f = fopen(tmp, "wex");
-        if (!f)
-                return log_error_errno(errno, "Failed to create '%s': %m", tmp);
-        if (fputs(content, f) < 0 || fflush(f) != 0 || fchmod(fileno(f), 0644) < 0) {
-                int r = log_error_errno(errno ?: EIO, "Failed to write '%s': %m", tmp);
-                (void) unlink(tmp);
-                return r;
-        }
-        if (rename(tmp, path) < 0) {
-                int r = log_error_errno(errno, "Failed to rename '%s' to '%s': %m", tmp, path);
-                (void) unlink(tmp);
-                return r;
-        }
+        r = safe_fs_open_root(dir, &dir_fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open '%s': %m", dir);
+        r = safe_write_file_atomic_at(dir_fd, name, content, strlen(content), 0644, 0, 0, 0);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write '%s/%s': %m", dir, name);
         return 0;
 }
 
@@ -168,13 +163,13 @@ static int networkd_reload(void) {
         return r;
 }
 
-static int lease_dropin_path(const char *name, char **ret) {
-        return asprintf(ret, "%s/cowvm-%s.conf", COWVM_LEASE_DROPIN_DIR, name) < 0 ? -ENOMEM : 0;
+static int lease_dropin_name(const char *name, char **ret) {
+        return asprintf(ret, "cowvm-%s.conf", name) < 0 ? -ENOMEM : 0;
 }
 
 static int add_static_lease(const VmDefinition *d, char ret[static INET_ADDRSTRLEN]) {
         _cleanup_free_ struct in_addr *used = NULL;
-        _cleanup_free_ char *path = NULL, *content = NULL;
+        _cleanup_free_ char *file = NULL, *content = NULL;
         const uint8_t *m = d->mac.ether_addr_octet;
         struct in_addr bridge, a;
         unsigned prefix = 0;
@@ -200,7 +195,7 @@ static int add_static_lease(const VmDefinition *d, char ret[static INET_ADDRSTRL
                 return log_error_errno(r, "No address left on " COWVM_DEFAULT_BRIDGE " for VM %s: %m", d->name);
         (void) inet_ntop(AF_INET, &a, ret, INET_ADDRSTRLEN);
 
-        if (lease_dropin_path(d->name, &path) < 0 ||
+        if (lease_dropin_name(d->name, &file) < 0 ||
             asprintf(&content,
                      "# VM %s, written by cowvm-network while vm@%s.service runs.\n"
                      "[DHCPServerStaticLease]\nMACAddress=%02x:%02x:%02x:%02x:%02x:%02x\nAddress=%s\n",
@@ -214,7 +209,7 @@ static int add_static_lease(const VmDefinition *d, char ret[static INET_ADDRSTRL
          * UMask=0077 would hide every lease from it. */
         if (chmod(COWVM_LEASE_DROPIN_DIR, 0755) < 0)
                 return log_error_errno(errno, "Failed to make " COWVM_LEASE_DROPIN_DIR " readable: %m");
-        r = write_file(path, content);
+        r = write_file(COWVM_LEASE_DROPIN_DIR, file, content);
         if (r < 0)
                 return r;
         return networkd_reload();
@@ -336,25 +331,16 @@ static int guest_address(const VmDefinition *d, char ret[static INET6_ADDRSTRLEN
         return -ENOENT; /* DHCP on a bridge of the host's own: not ours to know */
 }
 
-static int write_runtime_files(const VmDefinition *d, const char *address, int family) {
-        _cleanup_free_ char *p = NULL, *content = NULL, *forwards = NULL;
+static int write_runtime_files(const VmDefinition *d, const char *address) {
+        _cleanup_free_ char *content = NULL, *forwards = NULL;
         size_t size = 0;
         FILE *f;
         int r;
 
         if (address) {
-                if (asprintf(&p, "%s/address", d->layout.runtime_dir) < 0 || asprintf(&content, "%s\n", address) < 0)
+                if (asprintf(&content, "%s\n", address) < 0)
                         return log_oom();
-                r = write_file(p, content);
-                if (r < 0)
-                        return r;
-                p = mfree(p);
-                content = mfree(content);
-                if (asprintf(&p, "%s/network.env", d->layout.runtime_dir) < 0 ||
-                    asprintf(&content, "COWVM_GUEST_ADDRESS=%s%s%s\n", family == AF_INET6 ? "[" : "", address,
-                             family == AF_INET6 ? "]" : "") < 0)
-                        return log_oom();
-                r = write_file(p, content);
+                r = write_file(d->layout.runtime_dir, "address", content);
                 if (r < 0)
                         return r;
         }
@@ -367,10 +353,7 @@ static int write_runtime_files(const VmDefinition *d, const char *address, int f
                 fprintf(f, "%s\n", *v);
         if (fclose(f) != 0)
                 return log_oom();
-        p = mfree(p);
-        if (asprintf(&p, "%s/forwards", d->layout.runtime_dir) < 0)
-                return log_oom();
-        return write_file(p, forwards);
+        return write_file(d->layout.runtime_dir, "forwards", forwards);
 }
 
 /* One start at a time picks addresses and ports: two VMs started together
@@ -389,10 +372,38 @@ static int take_lock(void) {
         return fd; /* left open: the lock goes with the process */
 }
 
+/* The forwards: what an earlier start left cleared away (it may hold the
+ * ports), the ports checked, the units made for the guest at `address`. */
+static int start_forwards(const VmDefinition *d, const char *address, int family) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        char target[INET6_ADDRSTRLEN + 2];
+        int r;
+
+        r = manager_bus_open(&bus);
+        if (r < 0)
+                return r;
+        r = forward_units_clear(bus, d);
+        if (r < 0)
+                return r;
+        STRV_FOREACH (v, d->forwards) {
+                r = check_forward(d, *v);
+                if (r < 0)
+                        return r;
+        }
+        r = write_runtime_files(d, address);
+        if (r < 0)
+                return r;
+        (void) snprintf(target, sizeof target, family == AF_INET6 ? "[%s]" : "%s", address);
+        return forward_units_start(bus, d, target);
+}
+
 static int verb_start(const VmDefinition *d) {
         char address[INET6_ADDRSTRLEN];
         int family = AF_UNSPEC, r;
 
+        /* Every VM's start runs this: one without a NIC gets nothing. */
+        if (!d->bridge)
+                return 0;
         r = take_lock();
         if (r < 0)
                 return r;
@@ -404,12 +415,10 @@ static int verb_start(const VmDefinition *d) {
                                        "Forward= in %s needs the guest's address: give VM %s an Address=, or put "
                                        "it on the default network (Bridge=" COWVM_DEFAULT_BRIDGE ").",
                                        d->path, d->name);
-        STRV_FOREACH (v, d->forwards) {
-                r = check_forward(d, *v);
-                if (r < 0)
-                        return r;
-        }
-        r = write_runtime_files(d, family != AF_UNSPEC ? address : NULL, family);
+        if (d->forwards)
+                r = start_forwards(d, address, family);
+        else
+                r = write_runtime_files(d, family != AF_UNSPEC ? address : NULL);
         if (r < 0)
                 return r;
         if (family != AF_UNSPEC)
@@ -427,16 +436,20 @@ static void unlink_runtime_file(const char *name, const char *file) {
 
 /* Best effort, and by name alone: a VM whose definition was removed or
  * broken since its start still loses its lease, and its stop never fails
- * over this. */
+ * over this. A VM without a network has none of these files: a few
+ * unlink()s that find nothing. The forwards' units need nothing: they are
+ * bound to vm@NAME and stop with it. */
 static int verb_stop(const char *name) {
-        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *path = NULL, *file = NULL;
 
         if (!vm_name_is_valid(name))
                 return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "'%s' is not a valid VM name.", name);
+
         unlink_runtime_file(name, "address");
-        unlink_runtime_file(name, "network.env");
         unlink_runtime_file(name, "forwards");
-        if (lease_dropin_path(name, &path) < 0)
+        /* The proxies' address file of earlier versions. */
+        unlink_runtime_file(name, "network.env");
+        if (lease_dropin_name(name, &file) < 0 || asprintf(&path, COWVM_LEASE_DROPIN_DIR "/%s", file) < 0)
                 return log_oom();
         if (unlink(path) >= 0)
                 (void) networkd_reload();

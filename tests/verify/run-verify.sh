@@ -36,8 +36,6 @@ for vm in $(cd "$tmp/gen" && ls -d vm@*.service.d | sed 's/^vm@\(.*\)\.service\.
 done
 names+=(vm@undefined.service)
 while IFS= read -r m; do names+=("$m"); done < <(cd "$tmp/gen" && ls -- *.mount *.slice)
-# Forward='s socket and proxy, when the case has any.
-while IFS= read -r m; do names+=("$m"); done < <(cd "$tmp/gen" && ls -- cowvm-forward-* 2>/dev/null || true)
 
 echo "verifying: ${names[*]}"
 out=$(cd "$tmp" && SYSTEMD_UNIT_PATH="$tmp/units:$tmp/gen:" systemd-analyze verify --man=no "${names[@]}" 2>&1) || rc=$?
