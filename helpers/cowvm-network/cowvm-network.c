@@ -38,6 +38,7 @@
 
 #include "config.h"
 #include "forward-units.h"
+#include "manager-bus.h"
 #include "log.h"
 #include "main-func.h"
 #include "path-util.h"

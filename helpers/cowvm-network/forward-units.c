@@ -30,6 +30,7 @@
 #include "config.h"
 #include "forward-units.h"
 #include "log.h"
+#include "manager-bus.h"
 #include "strv.h"
 #include "vm-network.h"
 
@@ -53,32 +54,6 @@
  * Tasks: the main thread and sd-resolve's few workers. */
 #define PROXY_MEMORY_MAX (192ULL * 1024 * 1024)
 #define PROXY_TASKS_MAX 16ULL
-
-/* As root, PID 1's own socket, as systemctl does: it needs no bus daemon
- * (VMs with Autostart=yes start at boot, and a restart of dbus must not fail
- * a VM's start), and no bus policy stands between root and PID 1. Anyone
- * else, or a manager without that socket: the system bus. */
-int manager_bus_open(sd_bus **ret) {
-        sd_bus *bus = NULL;
-        int r;
-
-        if (geteuid() == 0) {
-                r = sd_bus_new(&bus);
-                if (r >= 0)
-                        r = sd_bus_set_address(bus, "unix:path=/run/systemd/private");
-                if (r >= 0)
-                        r = sd_bus_start(bus);
-                if (r >= 0) {
-                        *ret = bus;
-                        return 0;
-                }
-                bus = sd_bus_close_unref(bus);
-        }
-        r = sd_bus_open_system(ret);
-        if (r < 0)
-                return log_error_errno(r, "Failed to connect to the service manager: %m");
-        return 0;
-}
 
 static int unit_names(const VmDefinition *d, unsigned i, char **ret_socket, char **ret_service) {
         if (asprintf(ret_socket, "cowvm-forward-%s-%u.socket", d->name, i) < 0)

@@ -5,9 +5,6 @@
 
 #include "vm-definition.h"
 
-/* A connection to the service manager, PID 1 (see forward-units.c). */
-int manager_bus_open(sd_bus **ret);
-
 /* Stops what is left of the VM's forward units from an earlier start
  * (stopping, failed) and waits until they are gone, so that their host ports
  * are free again and their names can be taken. Logs. */

@@ -7,28 +7,9 @@
 
 #include "log.h"
 #include "macro.h"
+#include "manager-bus.h"
 #include "unit-limits.h"
 #include "vm-limits.h"
-
-/* PID 1's own socket, as systemctl uses it as root: no dbus-daemon in the
- * way, and the call works before D-Bus is up at boot. */
-static int connect_systemd(sd_bus **ret) {
-        sd_bus *bus = NULL;
-        int r;
-
-        r = sd_bus_new(&bus);
-        if (r < 0)
-                return r;
-        r = sd_bus_set_address(bus, "unix:path=/run/systemd/private");
-        if (r >= 0)
-                r = sd_bus_start(bus);
-        if (r < 0) {
-                sd_bus_unref(bus);
-                return sd_bus_open_system(ret);
-        }
-        *ret = bus;
-        return 0;
-}
 
 static int set_unit_limits(sd_bus *bus, const char *unit, const UnitLimits *l) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -54,10 +35,9 @@ int unit_limits_apply(const VmDefinition *d) {
                 log_debug("Not running under systemd: no units to set the limits of VM '%s' on.", d->name);
                 return 0;
         }
-        r = connect_systemd(&bus);
+        r = manager_bus_open(&bus);
         if (r < 0)
-                return log_error_errno(r, "Failed to connect to systemd to set the resource limits of VM '%s': %m",
-                                       d->name);
+                return r;
 
         vm_limits_compute(d, &limits);
         (void) snprintf(vm, sizeof vm, "vm@%s.service", d->name);
