@@ -55,32 +55,3 @@ int unit_name_from_path(const char *path, const char *suffix, char **ret) {
         *ret = s;
         return 0;
 }
-
-int unit_name_from_string(const char *prefix, const char *s, const char *suffix, char **ret) {
-        size_t n = strlen(prefix);
-        char *u, *t;
-
-        u = malloc(n + strlen(s) * 4 + strlen(suffix) + 1);
-        if (!u)
-                return -ENOMEM;
-        t = stpcpy(u, prefix);
-        for (const char *p = s; *p; p++) {
-                unsigned char c = (unsigned char) *p;
-
-                if (isalnum(c) || c == ':' || c == '_' || (c == '.' && p != s))
-                        *t++ = (char) c;
-                else
-                        t = escape_byte(t, c);
-        }
-        strcpy(t, suffix);
-        *ret = u;
-        return 0;
-}
-
-void fputs_unit_value(const char *s, FILE *f) {
-        for (; *s; s++) {
-                if (*s == '%')
-                        fputc('%', f);
-                fputc(*s, f);
-        }
-}
