@@ -23,9 +23,11 @@
 #      qemu-img create -b + virsh define + virsh start;
 #   c. MANY new VMs -> running: MANY definition files + one `systemctl start`
 #      against, for each VM, qemu-img create -b, then one virsh session that
-#      defines and starts them one after the other (what a script of a libvirt
-#      user does fastest without racing libvirtd: one connection, no virsh
-#      start-up per command);
+#      defines and starts them one after the other (a libvirt user's script,
+#      with one connection and no virsh start-up per command), and, as a third
+#      column, the same with the starts in parallel, one virsh each (the
+#      fastest here: under TCG every guest started burns a CPU, slowing the
+#      starts after it);
 #   d. without systemd or a hypervisor: cowvm's host-side steps on a Debian
 #      base (the steps bench/debian-creation.sh times, the one list of them)
 #      against copying a raw image of the base and syncing it, on the Debian
@@ -190,10 +192,16 @@ cowvm_new='for d; do printf "%s\n" "${d#*=}" >"/etc/cowvm/${d%%=*}.vm"; done; '$
 # shellcheck disable=SC2016 # for the inner shell
 lv_new='s=; for d; do n=${d%%=*}; qemu-img create -q -f qcow2 -b '$IMAGES'/base.qcow2 -F qcow2 '$IMAGES'/$n.qcow2 || exit 1;
         printf "%s\n" "${d#*=}" >/run/bench/$n.xml; s="$s define /run/bench/$n.xml; start $n;"; done; exec virsh -q -c qemu:///system "$s"'
+# The same, the starts in parallel: one virsh per VM, as `xargs -P` would run
+# them, once all are defined.
+# shellcheck disable=SC2016 # for the inner shell
+lv_new_parallel='s=; for d; do n=${d%%=*}; qemu-img create -q -f qcow2 -b '$IMAGES'/base.qcow2 -F qcow2 '$IMAGES'/$n.qcow2 || exit 1;
+        printf "%s\n" "${d#*=}" >/run/bench/$n.xml; s="$s define /run/bench/$n.xml;"; done; virsh -q -c qemu:///system "$s" || exit 1;
+        p=; for d; do virsh -q -c qemu:///system start "${d%%=*}" & p="$p $!"; done; rc=0; for i in $p; do wait $i || rc=1; done; exit $rc'
 
 # When QEMU was started: ch-launch's journal entry of this run of vm@NAME;
 # the last "starting up" of libvirt's log of NAME (ms, UTC).
-cowvm_exec_time() {
+cowvm_exec_time() { # NAME
         C journalctl -o json --output-fields=MESSAGE _SYSTEMD_INVOCATION_ID="$(C systemctl show -P InvocationID "vm@$1.service")" \
                 --grep '^Started qemu' | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["__REALTIME_TIMESTAMP"])' ||
                 echo 0
@@ -230,6 +238,15 @@ lv_clean() { # NAMES...
                 C virsh -q undefine "$n" >/dev/null 2>&1 || true
                 C rm -f "$IMAGES/$n.qcow2" "/run/bench/$n.xml"
         done
+}
+last_exec_time() { # cowvm|lv NAMES...: when the last of their QEMUs started
+        local how=$1 n t last=0
+        shift
+        for n; do
+                t=$("${how}_exec_time" "$n")
+                [ "$t" -gt "$last" ] && last=$t
+        done
+        echo "$last"
 }
 record() { # KIND SYSTEM RUN "T_REQ T_END RC" [T_EXEC [T_LAUNCH]]
         local t
@@ -295,11 +312,15 @@ if part c; then
                         ldefs+=("$n=$(lv_xml "$n")")
                 done
                 r=$(bench_timed sh -c "$cowvm_new" sh "${cdefs[@]}")
-                record c cowvm "$run" "$r"
+                record c cowvm "$run" "$r" "$(last_exec_time cowvm "${names[@]}")"
                 cowvm_clean "${names[@]}"
                 sleep 3
                 r=$(bench_timed sh -c "$lv_new" sh "${ldefs[@]}")
-                record c libvirt "$run" "$r"
+                record c libvirt "$run" "$r" "$(last_exec_time lv "${names[@]}")"
+                lv_clean "${names[@]}"
+                sleep 3
+                r=$(bench_timed sh -c "$lv_new_parallel" sh "${ldefs[@]}")
+                record c libvirt-parallel "$run" "$r" "$(last_exec_time lv "${names[@]}")"
                 lv_clean "${names[@]}"
                 sleep 3
         done
@@ -376,13 +397,17 @@ if any(k in res for k in "abc"):
     print(f"{'(ms: median / p90 / min-max)':34} {'cowvm':>32} {'libvirt':>32}   libvirt/cowvm")
 for k in (k for k in "abc" if k in res):
     for what, label in (("to_running", titles[k]), ("to_ch_launch", "   request -> ch-launch started"),
-                        ("to_qemu_started", "   request -> QEMU started")):
+                        ("to_qemu_started", "   request -> " + ("last " if k == "c" else "") + "QEMU started")):
         c, l = res[k]["cowvm"][what], res[k]["libvirt"][what]
         if not c and not l:
             continue
         ratio = f"{l['median_ms'] / c['median_ms']:.2f}" if c and l else "-"
         print(f"{label:34} {f(c):>32} {f(l):>32}   {ratio}")
-    fc, fl = res[k]["cowvm"]["failures"], res[k]["libvirt"]["failures"]
+        lp = res[k].get("libvirt-parallel", {}).get(what)
+        if lp:
+            ratio = f"{lp['median_ms'] / c['median_ms']:.2f}" if c else "-"
+            print(f"{'   (libvirt, parallel starts)':34} {'':>32} {f(lp):>32}   {ratio}")
+    fc, fl = res[k]["cowvm"]["failures"], res[k]["libvirt"]["failures"] + res[k].get("libvirt-parallel", {}).get("failures", 0)
     if fc or fl:
         print(f"{'   failures':34} {fc:>32} {fl:>32}")
 print()
