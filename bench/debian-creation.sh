@@ -4,8 +4,9 @@
 # bench/debian-creation.sh BUILDDIR BASE [ROUNDS]
 #
 # The host-side cost of creating a VM over BASE, without systemd or a
-# hypervisor: overlay-prepare start, the overlay mount (with the generated
-# unit's options) and config-inject, ROUNDS times (default 20) with a fresh
+# hypervisor: overlay-prepare start, overlay-prepare mount (as
+# overlay-prepare@ runs them) and config-inject (what ch-launch does before it
+# starts the hypervisor), ROUNDS times (default 20) with a fresh
 # VM each time, on this machine's disk (/var/tmp). Reports per-step times and
 # what the upper layer holds afterwards (bytes, inodes). Then the baseline:
 # creating the VM by copying BASE (cp -a) and by copying a raw ext4 image of
@@ -15,7 +16,7 @@ if [ -z "${COWVM_IN_NAMESPACE:-}" ]; then
         exec env COWVM_IN_NAMESPACE=1 unshare -m --propagation private "$0" "$@"
 fi
 BUILD=$(realpath "$1") BASE=$(realpath "$2") ROUNDS=${3:-20}
-gen=$BUILD/generator/cowvm-generator prep=$BUILD/helpers/overlay-prepare/overlay-prepare
+prep=$BUILD/helpers/overlay-prepare/overlay-prepare
 inject=$BUILD/helpers/config-inject/config-inject
 W=$(mktemp -d -p /var/tmp cowvm-bench.XXXXXX)
 trap 'umount -R "$W/run" 2>/dev/null || true; rm -rf "$W"' EXIT
@@ -33,13 +34,10 @@ for r in $(seq 1 "$ROUNDS"); do
         rm -f "$W"/etc/*.vm
         printf '[VM]\nBase=%s\nKernel=%s\n[Guest]\nPasswordHash=$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o7.JbF6fDNcPZTR/QdoJpYbJeHL4OoGB.\nSSHAuthorizedKey=%s\n[Network]\nAddress=10.0.0.%d/24\nGateway=10.0.0.1\nDNS=10.0.0.1\n' \
                 "$BASE" "$W/vmlinuz" "$key" $((r + 1)) >"$W/etc/$name.vm"
-        rm -rf "$W/gen" && mkdir "$W/gen" && "$gen" "$W/gen" 2>/dev/null
-        options=$(sed -n 's/^Options=//p' "$W"/gen/*.mount | sed 's/%%/%/g')
-        root=$W/run/$name/root
         t0=$(now)
         "$prep" start "$name" 2>"$W/log" || { cat "$W/log" >&2; exit 1; }
         t1=$(now)
-        mkdir -p "$root" && mount -t overlay overlay -o "$options" "$root"
+        "$prep" mount "$name" 2>"$W/log" || { cat "$W/log" >&2; exit 1; }
         t2=$(now)
         "$inject" "$name" 2>"$W/log" || { cat "$W/log" >&2; exit 1; }
         t3=$(now)
@@ -49,7 +47,7 @@ for r in $(seq 1 "$ROUNDS"); do
         inodes=$(find "$upper" -mindepth 1 | wc -l)
         rows+=("{\"prepare_us\":$((t1 - t0)),\"mount_us\":$((t2 - t1)),\"inject_us\":$((t3 - t2)),\"upper_bytes\":$bytes,\"upper_allocated\":$alloc,\"upper_inodes\":$inodes}")
         [ "$r" = 1 ] && find "$upper" -mindepth 1 -printf '%y %s %P\n' | sort -k3 >"$W/../cowvm-bench-upper-listing.txt" 2>/dev/null || true
-        umount "$root"
+        "$prep" umount "$name" 2>/dev/null
         "$prep" stop "$name" 2>/dev/null
 done
 

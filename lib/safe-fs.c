@@ -427,26 +427,52 @@ static int create_temporary(int dir_fd, char tmp[static 32]) {
         }
 }
 
-/* Set between safe_fs_sync_begin() and safe_fs_sync_end(). */
+/* Between safe_fs_sync_begin() and safe_fs_sync_end(): the directories
+ * written into, each once, to be fsync'ed at the end. Not syncfs(): that
+ * would wait for every dirty page of the file system, other VMs' disks
+ * included. */
+#define SYNC_DIRS_MAX 64
 static bool sync_batched = false;
+static int sync_dirs[SYNC_DIRS_MAX];
+static size_t n_sync_dirs = 0;
 
 void safe_fs_sync_begin(void) {
         sync_batched = true;
 }
 
-int safe_fs_sync_end(int fd) {
-        _cleanup_close_ int dir_fd = -EBADF;
+int safe_fs_sync_end(void) {
+        int r = 0;
 
+        for (size_t i = 0; i < n_sync_dirs; i++) {
+                if (fsync(sync_dirs[i]) < 0 && r == 0)
+                        r = -errno;
+                safe_close(sync_dirs[i]);
+        }
+        n_sync_dirs = 0;
         sync_batched = false;
-        /* syncfs() wants an fd opened for real, not the O_PATH of a root. */
-        dir_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir_fd < 0)
-                return -errno;
-        return syncfs(dir_fd) < 0 ? -errno : 0;
+        return r;
 }
 
+static bool same_inode(int a, int b) {
+        struct stat sa, sb;
+
+        return fstat(a, &sa) >= 0 && fstat(b, &sb) >= 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Now, or once at safe_fs_sync_end(). */
 static int sync_dir(int dir_fd) {
-        return sync_batched || fsync(dir_fd) >= 0 ? 0 : -errno;
+        int fd;
+
+        if (!sync_batched || n_sync_dirs >= SYNC_DIRS_MAX)
+                return fsync(dir_fd) < 0 ? -errno : 0;
+        for (size_t i = 0; i < n_sync_dirs; i++)
+                if (same_inode(sync_dirs[i], dir_fd))
+                        return 0;
+        fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return -errno;
+        sync_dirs[n_sync_dirs++] = fd;
+        return 0;
 }
 
 static int fill_temporary(int fd, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid, bool replaces) {

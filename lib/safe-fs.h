@@ -91,14 +91,13 @@ int safe_symlink_atomic_at(int root_fd, const char *target, const char *path);
  * removed, 0 if it did not exist (nor its directory). */
 int safe_unlink_at(int root_fd, const char *path);
 
-/* Batched syncs, for a run of the writers above on one file system: until
- * safe_fs_sync_end(), no directory is fsync'ed, nor a new file (a crash
- * leaves it missing or empty; the next run writes it again); a file that
- * replaces another still is, before its rename, so that a crash leaves the
- * old content or the new. safe_fs_sync_end() then syncs the file system
- * of `fd` once (syncfs). */
+/* Batched syncs, for a run of the writers above: until safe_fs_sync_end(),
+ * each directory written into is fsync'ed once, at the end, and a new file
+ * not at all (a crash leaves it missing or empty; the next run writes it
+ * again); a file that replaces another still is, before its rename, so that
+ * a crash leaves the old content or the new. */
 void safe_fs_sync_begin(void);
-int safe_fs_sync_end(int fd);
+int safe_fs_sync_end(void);
 
 /* Words for the errors above ("it is a directory"), NULL for others. */
 const char *safe_fs_error_explain(int error);

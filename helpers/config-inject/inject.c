@@ -111,10 +111,10 @@ int inject_vm(const VmDefinition *d) {
                 .owner_uid = 0,
                 .owner_gid = 0,
         };
-        /* One syncfs of the upper layer's file system for all the files. */
+        /* Each directory written into is fsync'ed once, at the end. */
         safe_fs_sync_begin();
         r = inject_all(&c);
-        k = safe_fs_sync_end(root_fd);
+        k = safe_fs_sync_end();
         if (k < 0 && r >= 0)
                 r = log_error_errno(k, "Failed to sync the root of VM '%s': %m", d->name);
         if (r < 0)
