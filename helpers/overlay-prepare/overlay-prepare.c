@@ -810,17 +810,37 @@ static int join_pid1_mount_namespace(void) {
 }
 
 /* The overlay with the options overlay_mount_options() gives, which are
- * mount(8)'s: libmount splits off the generic flags (nosuid, nodev) from
- * what overlayfs itself parses. */
+ * mount(8)'s: mounted the way mount(8) mounts them, through libmount's
+ * context, in this process. */
 static int mount_overlay_root(const VmDefinition *d) {
-        _cleanup_free_ char *options = NULL, *vfs = NULL, *fs = NULL;
-        unsigned long flags = 0;
+        _cleanup_free_ char *options = NULL;
+        struct libmnt_context *cxt;
+        int r;
 
-        if (overlay_mount_options(d, &options) < 0 || mnt_split_optstr(options, NULL, &vfs, &fs, 0, 0) < 0 ||
-            mnt_optstr_get_flags(vfs, &flags, mnt_get_builtin_optmap(MNT_LINUX_MAP)) < 0)
+        if (overlay_mount_options(d, &options) < 0)
                 return log_oom();
-        if (mount("overlay", d->layout.root_dir, "overlay", flags, fs) < 0)
-                return log_error_errno(errno, "Failed to mount the root of VM '%s' at '%s' (overlay %s): %m", d->name,
+        cxt = mnt_new_context();
+        if (!cxt)
+                return log_oom();
+        /* No /etc/fstab lookup and no utab entry: this mount is cowvm's. */
+        r = mnt_context_disable_helpers(cxt, true);
+        if (r >= 0)
+                r = mnt_context_disable_mtab(cxt, true);
+        if (r >= 0)
+                r = mnt_context_set_fstype(cxt, "overlay");
+        if (r >= 0)
+                r = mnt_context_set_source(cxt, "overlay");
+        if (r >= 0)
+                r = mnt_context_set_target(cxt, d->layout.root_dir);
+        if (r >= 0)
+                r = mnt_context_set_options(cxt, options);
+        if (r >= 0)
+                r = mnt_context_mount(cxt);
+        if (r > 0) /* mount(2) failed with that errno */
+                r = -r;
+        mnt_free_context(cxt);
+        if (r < 0)
+                return log_error_errno(r, "Failed to mount the root of VM '%s' at '%s' (overlay %s): %m", d->name,
                                        d->layout.root_dir, options);
         return 0;
 }
