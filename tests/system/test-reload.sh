@@ -37,7 +37,13 @@ step "a new definition, started without daemon-reload"
 # The reload above was the last one: fresh.vm appears only now.
 vm_define fresh "Hypervisor=qemu" "Memory=192M" "Kernel=boot/vmlinux" "KernelCommandLine=no_timer_check" \
         "TimeoutStartSec=20min" "TimeoutStopSec=5min" "TasksMax=222"
-C systemctl start vm@fresh || fail "systemctl start vm@fresh (no daemon-reload) failed: $(C systemctl status --no-pager vm@fresh)"
+out=$(C systemctl start vm@fresh 2>&1) || fail "systemctl start vm@fresh (no daemon-reload) failed: $out $(C systemctl status --no-pager vm@fresh)"
+# The limits are runtime drop-ins of the unit: systemd must not take them
+# for a unit file changed on disk and ask for the reload we do without.
+! grep -q "changed on disk" <<<"$out" || fail "systemctl start vm@fresh says: $out"
+for u in vm@fresh virtiofsd@fresh; do
+        [ "$(C systemctl show -P NeedDaemonReload "$u")" = no ] || fail "$u wants a daemon-reload: $(C systemctl cat "$u" 2>&1 | head -n 40)"
+done
 [ "$(unit_state vm@fresh)" = active ] || fail "vm@fresh is $(unit_state vm@fresh) after its start"
 [ "$(unit_state run-cowvm-fresh-root.mount)" = active ] || fail "the root of fresh is not a mounted unit: $(unit_state run-cowvm-fresh-root.mount)"
 [ "$(C cat /var/lib/cowvm/vms/fresh/upper/etc/hostname)" = fresh ] || fail "fresh was not configured"
@@ -95,7 +101,8 @@ ok "the edited Hostname= applied at the restart (upper/etc/hostname and the gues
 step "editing fresh, restarting it without daemon-reload"
 C sed -i 's/^Memory=192M$/Memory=160M/' /etc/cowvm/fresh.vm
 printf '%s\n' "" "[Guest]" "Hostname=refreshed" | C sh -c 'cat >> /etc/cowvm/fresh.vm'
-C systemctl restart vm@fresh || fail "systemctl restart vm@fresh failed: $(C systemctl status --no-pager vm@fresh)"
+out=$(C systemctl restart vm@fresh 2>&1) || fail "systemctl restart vm@fresh failed: $out $(C systemctl status --no-pager vm@fresh)"
+! grep -q "changed on disk" <<<"$out" || fail "systemctl restart vm@fresh says: $out"
 v=$(C systemctl show -P MemoryMax vm@fresh)
 [ "$v" = $(((160 + 256) * 1024 * 1024)) ] || fail "the edited Memory= did not reach vm@fresh's MemoryMax ($v)"
 [ "$(C cat /var/lib/cowvm/vms/fresh/upper/etc/hostname)" = refreshed ] || fail "the edited Hostname= of fresh did not apply"
