@@ -864,6 +864,24 @@ static int mount_ephemeral_upper(const VmDefinition *d) {
         return r;
 }
 
+/* /run/cowvm/NAME is root's alone (0700), whoever made it first: below it
+ * lies the VM's root, which the hypervisor of another VM, running as a uid
+ * of its own, must not reach. The root itself is a mount point of 0755,
+ * the mode of the guest's "/" in the overlay over it. */
+static int make_runtime_dir(const VmDefinition *d) {
+        int r;
+
+        r = mkdir_parents_and(d->layout.runtime_dir, 0700, NULL);
+        if (r >= 0 && chmod(d->layout.runtime_dir, 0700) < 0)
+                r = -errno;
+        if (r < 0)
+                return log_error_errno(r, "Failed to create '%s': %m", d->layout.runtime_dir);
+        r = mkdir_exact(d->layout.root_dir, 0755, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create '%s': %m", d->layout.root_dir);
+        return 0;
+}
+
 static int verb_mount(const char *name) {
         _cleanup_vm_definition_free_ VmDefinition *d = NULL;
         int r;
@@ -878,9 +896,9 @@ static int verb_mount(const char *name) {
         r = refuse_existing_mount(d);
         if (r < 0)
                 return r;
-        r = mkdir_parents_and(d->layout.root_dir, 0755, NULL);
+        r = make_runtime_dir(d);
         if (r < 0)
-                return log_error_errno(r, "Failed to create '%s': %m", d->layout.root_dir);
+                return r;
         if (d->ephemeral) {
                 r = mount_ephemeral_upper(d);
                 if (r < 0)
