@@ -39,8 +39,8 @@ COUNTS=${COWVM_BENCH_COUNTS:-1 10 50}
 debian=${2:-/var/cache/cowvm-test/debian-bench}
 if [ ! -x "$debian/sbin/init" ]; then
         echo "== making a Debian base with debootstrap (once, cached in $debian)"
-        mirror=$(sed -n 's/^deb \(http[^ ]*\) bookworm main.*/\1/p' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n1)
-        [ -n "$mirror" ] || mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1)
+        mirror=$(sed -n 's/^deb \(http[^ ]*\) bookworm main.*/\1/p' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n1 || true)
+        [ -n "$mirror" ] || mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1 || true)
         rm -rf "$debian.tmp"
         debootstrap --variant=minbase --include=systemd-sysv,udev,iproute2,openssh-server,netbase \
                 bookworm "$debian.tmp" "${mirror:-http://deb.debian.org/debian}" >"$RAW/debootstrap.log" 2>&1
