@@ -56,10 +56,11 @@ EOF
 # request per file) for each: directories are the cheapest files to make.
 # Then the guest stats them all again, looked up anew. Every file the guest
 # has cached is an open fd in virtiofsd; the guest drops its caches after each
-# directory and gives the FORGETs a moment to reach virtiofsd (they go one
-# virtqueue element each, after the fact: a guest that creates faster than
-# they drain runs ahead of them by several directories), so that some 5,000
-# to 10,000 are open at once: more than the 1024
+# directory and gives the FORGETs time to reach virtiofsd (they go one
+# virtqueue element each, after the fact: with 2 s a guest that created
+# faster than they drained ran ahead of them by four directories, 20,000 fds,
+# in one run of three), so that some 5,000 to 10,000 are open at once: more
+# than the 1024
 # a virtiofsd gets without a LimitNOFILE=, and within the hard limit of any
 # container the test runs in (one on a machine whose own is 20000, say).
 # Errors are collected on the guest's /run (a tmpfs of its own), not on the
@@ -78,7 +79,7 @@ while [ $i -lt 20 ]; do
         mkdir -p "/many/d$i" && cd "/many/d$i" && mkdir "$@"
         cd /
         echo 2 >/proc/sys/vm/drop_caches
-        sleep 2
+        sleep 5
         i=$((i + 1))
 done 2>>/run/files.err
 read -r t1 _ </proc/uptime
@@ -86,7 +87,7 @@ n=0
 for d in /many/d*; do
         n=$((n + $(ls -l "$d" | grep -c '^d')))
         echo 2 >/proc/sys/vm/drop_caches
-        sleep 2
+        sleep 5
 done 2>>/run/files.err
 read -r t2 _ </proc/uptime
 echo "hook: files created=$n errors=$(wc -l </run/files.err) create=${t0}-${t1} stat=${t1}-${t2}"
